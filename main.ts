@@ -1,0 +1,57 @@
+/**
+ * multi-networkpolicy-tc: the node agent's entry point. With no subcommand it
+ * runs the daemon; `render` prints offline what would be enforced.
+ */
+import denoConfig from "./deno.json" with { type: "json" };
+import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
+import { parseRenderFlags, RENDER_HELP, runRender } from "./src/cli/render.ts";
+import { log } from "./src/log/klog.ts";
+
+/** The version printed by `--version`. */
+export const VERSION: string = denoConfig.version;
+
+function usageFailure(error: UsageError, hint: string): number {
+  console.error(`multi-networkpolicy-tc: ${error.message} (see ${hint})`);
+  return 2;
+}
+
+/** Runs the CLI with `args`; returns the process exit status. */
+export async function main(args: string[]): Promise<number> {
+  if (args[0] === "render") {
+    try {
+      const options = parseRenderFlags(args.slice(1), () => Deno.hostname());
+      if (options.help) {
+        console.log(RENDER_HELP);
+        return 0;
+      }
+      return await runRender(options);
+    } catch (error) {
+      if (error instanceof UsageError) return usageFailure(error, "render --help");
+      throw error;
+    }
+  }
+  let options;
+  try {
+    options = parseAgentFlags(args);
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(error, "--help");
+    throw error;
+  }
+  if (options.help) {
+    console.log(agentHelp());
+    return 0;
+  }
+  if (options.version) {
+    console.log(`multi-networkpolicy-tc ${VERSION}`);
+    return 0;
+  }
+  log.configure(options.klog);
+  log.error("the daemon mode is not available in this build; use `render`", {
+    version: VERSION,
+  });
+  return 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,124 @@
+/**
+ * Loads Kubernetes manifests from files and directories (YAML or JSON,
+ * multi-document, `List` kinds) into a cluster snapshot. Bad documents
+ * become errors; everything readable is still loaded.
+ */
+import { parseAllDocuments } from "yaml";
+import { type ParsedObject, parseObjects } from "./parse.ts";
+import type { ClusterState, ObjectError } from "./types.ts";
+
+/** A snapshot loaded from disk, with the problems found while loading. */
+export interface LoadedManifests {
+  state: ClusterState;
+  errors: ObjectError[];
+}
+
+const MANIFEST_EXTENSIONS = /\.(ya?ml|json)$/i;
+
+async function listFiles(path: string, errors: ObjectError[]): Promise<string[]> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    errors.push({ object: path, field: "(file)", message: (error as Error).message });
+    return [];
+  }
+  if (!info.isDirectory) return [path];
+  const files: string[] = [];
+  const entries: Deno.DirEntry[] = [];
+  for await (const entry of Deno.readDir(path)) entries.push(entry);
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const child = `${path.replace(/\/$/, "")}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await listFiles(child, errors));
+    else if (MANIFEST_EXTENSIONS.test(entry.name)) files.push(child);
+  }
+  return files;
+}
+
+/** Parses the text of one manifest file into objects. */
+export function parseManifestText(text: string, source: string): {
+  objects: ParsedObject[];
+  errors: ObjectError[];
+} {
+  const objects: ParsedObject[] = [];
+  const errors: ObjectError[] = [];
+  const documents = parseAllDocuments(text, { uniqueKeys: false });
+  const list = Array.isArray(documents) ? documents : [documents];
+  list.forEach((doc, i) => {
+    const where = `${source} document ${i + 1}`;
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0];
+      errors.push({
+        object: where,
+        field: "(yaml)",
+        message: `invalid YAML: ${
+          first.message.split("\n")[0].replace(/:$/, "")
+        }; document skipped`,
+      });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      errors.push({ object: where, field: "(yaml)", message: (error as Error).message });
+      return;
+    }
+    const parsed = parseObjects(value, where);
+    objects.push(...parsed.objects);
+    errors.push(...parsed.errors);
+  });
+  return { objects, errors };
+}
+
+/** Builds a snapshot from parsed objects; later duplicates replace earlier ones. */
+export function stateFromObjects(objects: ParsedObject[]): ClusterState {
+  const pods = new Map<string, ClusterState["pods"][number]>();
+  const namespaces = new Map<string, ClusterState["namespaces"][number]>();
+  const networks = new Map<string, ClusterState["networks"][number]>();
+  const policies = new Map<string, ClusterState["policies"][number]>();
+  for (const object of objects) {
+    switch (object.kind) {
+      case "Pod":
+        pods.set(`${object.value.namespace}/${object.value.name}`, object.value);
+        break;
+      case "Namespace":
+        namespaces.set(object.value.name, object.value);
+        break;
+      case "NetworkAttachmentDefinition":
+        networks.set(`${object.value.namespace}/${object.value.name}`, object.value);
+        break;
+      case "MultiNetworkPolicy":
+        policies.set(`${object.value.namespace}/${object.value.name}`, object.value);
+        break;
+    }
+  }
+  return {
+    pods: [...pods.values()],
+    namespaces: [...namespaces.values()],
+    networks: [...networks.values()],
+    policies: [...policies.values()],
+  };
+}
+
+/** Reads every manifest under the given files or directories. */
+export async function loadManifests(paths: string[]): Promise<LoadedManifests> {
+  const errors: ObjectError[] = [];
+  const objects: ParsedObject[] = [];
+  for (const path of paths) {
+    for (const file of await listFiles(path, errors)) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (error) {
+        errors.push({ object: file, field: "(file)", message: (error as Error).message });
+        continue;
+      }
+      const parsed = parseManifestText(text, file);
+      objects.push(...parsed.objects);
+      errors.push(...parsed.errors);
+    }
+  }
+  return { state: stateFromObjects(objects), errors };
+}

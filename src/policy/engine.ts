@@ -1,0 +1,360 @@
+/**
+ * MultiNetworkPolicy semantics as a pure function: cluster state in, the
+ * rules for every policed interface on one node out. Follows Kubernetes
+ * NetworkPolicy to the letter, per secondary network.
+ */
+import {
+  type ClusterState,
+  type Direction,
+  type LabelSelector,
+  type MultiNetworkPolicy,
+  NAMESPACE_NAME_LABEL,
+  type NetworkAttachmentDefinition,
+  type ObjectError,
+  type Pod,
+  type PolicyPeer,
+  type PolicyRule,
+  type Protocol,
+} from "../cluster/types.ts";
+import {
+  type AddressSet,
+  type Cidr,
+  difference,
+  everything,
+  parseCidr,
+  parseIp,
+  setFromCidrs,
+  setFromSortedHosts,
+  union,
+} from "../net/ip.ts";
+import { ALL_PORTS, type DirectionRules, type InterfaceRules, type NodeRules } from "./model.ts";
+import { type Grant, normaliseGrants } from "./normalise.ts";
+import { selectorMatches } from "./selectors.ts";
+
+/** What the engine needs besides cluster state. */
+export interface EngineOptions {
+  /** The node whose pods' interfaces are enforced. */
+  node: string;
+  /** CNI plugin types whose networks are policed (`--network-plugins`). */
+  networkPlugins: string[];
+}
+
+/** A pod's presence on one network: its addresses there. */
+interface Member {
+  pod: Pod;
+  addresses: AddressSet;
+}
+
+/** The members of one namespace on one network, with their addresses in order. */
+interface NamespaceMembers {
+  members: Member[];
+  v4: { value: number; member: Member }[];
+  v6: { value: bigint; member: Member }[];
+  all?: AddressSet;
+}
+
+/** Whether a pod contributes peer addresses at all. */
+function isActivePeer(pod: Pod): boolean {
+  return !pod.hostNetwork && pod.phase !== "Succeeded" && pod.phase !== "Failed";
+}
+
+function policyId(policy: MultiNetworkPolicy): string {
+  return `${policy.namespace}/${policy.name}`;
+}
+
+/** Resolved peers of one rule on one network. */
+interface ResolvedPeers {
+  addresses: AddressSet;
+  /** Pods among the peers, for named-port resolution on egress. */
+  pods: Member[];
+}
+
+const byValue = <T extends number | bigint>(a: { value: T }, b: { value: T }) =>
+  a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+
+/** The addresses of the selected members, built from the namespace's sorted lists. */
+function addressesOf(group: NamespaceMembers, selected: Set<Member>): AddressSet {
+  return setFromSortedHosts(
+    group.v4.filter((e) => selected.has(e.member)).map((e) => e.value),
+    group.v6.filter((e) => selected.has(e.member)).map((e) => e.value),
+  );
+}
+
+/** Lookups over one cluster snapshot, with caches for repeated questions. */
+class ClusterIndex {
+  readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  readonly networks = new Map<string, NetworkAttachmentDefinition>();
+  readonly policiesByNamespace = new Map<string, MultiNetworkPolicy[]>();
+  readonly membersByNetwork = new Map<string, Map<string, NamespaceMembers>>();
+  readonly peerCache = new Map<string, ResolvedPeers>();
+  readonly grantCache = new Map<string, Grant[]>();
+  readonly directionCache = new Map<string, DirectionRules>();
+  readonly namespaceCache = new Map<string, string[]>();
+
+  constructor(state: ClusterState) {
+    for (const ns of state.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
+    for (const nad of state.networks) this.networks.set(`${nad.namespace}/${nad.name}`, nad);
+    for (const policy of state.policies) {
+      const list = this.policiesByNamespace.get(policy.namespace) ?? [];
+      list.push(policy);
+      this.policiesByNamespace.set(policy.namespace, list);
+    }
+    for (const pod of state.pods) {
+      if (!this.namespaceLabels.has(pod.namespace)) {
+        this.namespaceLabels.set(pod.namespace, { [NAMESPACE_NAME_LABEL]: pod.namespace });
+      }
+      if (!isActivePeer(pod)) continue;
+      for (const status of pod.networkStatus) {
+        const v4: number[] = [];
+        const v6: bigint[] = [];
+        for (const ip of status.ips) {
+          const parsed = parseIp(ip);
+          if (parsed?.family === 4) v4.push(Number(parsed.value));
+          else if (parsed) v6.push(parsed.value);
+        }
+        if (v4.length + v6.length === 0) continue;
+        let byNamespace = this.membersByNetwork.get(status.network);
+        if (!byNamespace) {
+          byNamespace = new Map();
+          this.membersByNetwork.set(status.network, byNamespace);
+        }
+        let group = byNamespace.get(pod.namespace);
+        if (!group) {
+          group = { members: [], v4: [], v6: [] };
+          byNamespace.set(pod.namespace, group);
+        }
+        v4.sort((a, b) => a - b);
+        v6.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const member: Member = { pod, addresses: setFromSortedHosts(v4, v6) };
+        group.members.push(member);
+        for (const value of v4) group.v4.push({ value, member });
+        for (const value of v6) group.v6.push({ value, member });
+      }
+    }
+    for (const byNamespace of this.membersByNetwork.values()) {
+      for (const group of byNamespace.values()) {
+        group.v4.sort(byValue);
+        group.v6.sort(byValue);
+      }
+    }
+  }
+
+  /** Namespaces whose labels match the selector. */
+  selectNamespaces(selector: LabelSelector): string[] {
+    const key = JSON.stringify(selector);
+    let names = this.namespaceCache.get(key);
+    if (!names) {
+      names = [...this.namespaceLabels].filter(([, labels]) => selectorMatches(selector, labels))
+        .map(([name]) => name);
+      this.namespaceCache.set(key, names);
+    }
+    return names;
+  }
+
+  /** All addresses of a namespace's members on a network. */
+  namespaceAddresses(group: NamespaceMembers): AddressSet {
+    group.all ??= addressesOf(group, new Set(group.members));
+    return group.all;
+  }
+
+  /** One selector peer's pods and addresses on a network; shared by identical peers. */
+  selectorPeer(
+    peer: Extract<PolicyPeer, { kind: "selector" }>,
+    policyNamespace: string,
+    network: string,
+  ): ResolvedPeers {
+    const namespaces = peer.namespaceSelector
+      ? this.selectNamespaces(peer.namespaceSelector)
+      : [policyNamespace];
+    const key = `${network}|${namespaces.join(",")}|${JSON.stringify(peer.podSelector ?? null)}`;
+    const cached = this.peerCache.get(key);
+    if (cached) return cached;
+    const groups = this.membersByNetwork.get(network);
+    const sets: AddressSet[] = [];
+    const pods: Member[] = [];
+    for (const namespace of namespaces) {
+      const group = groups?.get(namespace);
+      if (!group) continue;
+      if (!peer.podSelector) {
+        pods.push(...group.members);
+        sets.push(this.namespaceAddresses(group));
+        continue;
+      }
+      const selector = peer.podSelector;
+      const selected = new Set(
+        group.members.filter((m) => selectorMatches(selector, m.pod.labels)),
+      );
+      pods.push(...selected);
+      sets.push(addressesOf(group, selected));
+    }
+    const resolved = { addresses: union(...sets), pods };
+    this.peerCache.set(key, resolved);
+    return resolved;
+  }
+
+  /** The peers of a rule, on the given network, from the policy's point of view. */
+  peers(policy: MultiNetworkPolicy, rule: PolicyRule, network: string): ResolvedPeers {
+    if (rule.peers.length === 0) {
+      const groups = this.membersByNetwork.get(network)?.values() ?? [];
+      return { addresses: everything(), pods: [...groups].flatMap((group) => group.members) };
+    }
+    const sets: AddressSet[] = [];
+    const pods: Member[] = [];
+    for (const peer of rule.peers) {
+      if (peer.kind === "ipBlock") {
+        const cidr = parseCidr(peer.ipBlock.cidr);
+        if (!cidr) continue;
+        const except = peer.ipBlock.except.map(parseCidr).filter((c): c is Cidr => c !== null);
+        sets.push(difference(setFromCidrs([cidr]), setFromCidrs(except)));
+        continue;
+      }
+      const resolved = this.selectorPeer(peer, policy.namespace, network);
+      sets.push(resolved.addresses);
+      pods.push(...resolved.pods);
+    }
+    return { addresses: union(...sets), pods };
+  }
+}
+
+function findNamedPort(pod: Pod, name: string, protocol: Protocol): number | null {
+  const found = pod.containerPorts.find((p) => p.name === name && p.protocol === protocol);
+  return found ? found.port : null;
+}
+
+/** The grants one rule makes for a target pod on a network. */
+function ruleGrants(
+  index: ClusterIndex,
+  policy: MultiNetworkPolicy,
+  direction: Direction,
+  ruleIndex: number,
+  rule: PolicyRule,
+  network: string,
+  target: Pod,
+): Grant[] {
+  if (rule.invalid) return [];
+  const targetDependent = direction === "ingress" &&
+    rule.ports.some((p) => p.port?.kind === "name");
+  const key = `${policyId(policy)}|${direction}|${ruleIndex}|${network}`;
+  const cached = targetDependent ? undefined : index.grantCache.get(key);
+  if (cached) return cached;
+  const peers = index.peers(policy, rule, network);
+  if (rule.ports.length === 0) return [{ addresses: peers.addresses, protocol: "any", ports: [] }];
+  const grants: Grant[] = [];
+  for (const port of rule.ports) {
+    if (!port.port) {
+      grants.push({ addresses: peers.addresses, protocol: port.protocol, ports: [ALL_PORTS] });
+    } else if (port.port.kind === "number") {
+      const last = port.endPort ?? port.port.port;
+      grants.push({
+        addresses: peers.addresses,
+        protocol: port.protocol,
+        ports: [{ first: port.port.port, last }],
+      });
+    } else if (direction === "ingress") {
+      const resolved = findNamedPort(target, port.port.name, port.protocol);
+      if (resolved !== null) {
+        grants.push({
+          addresses: peers.addresses,
+          protocol: port.protocol,
+          ports: [{ first: resolved, last: resolved }],
+        });
+      }
+    } else {
+      const byPort = new Map<number, AddressSet[]>();
+      for (const member of peers.pods) {
+        const resolved = findNamedPort(member.pod, port.port.name, port.protocol);
+        if (resolved === null) continue;
+        const list = byPort.get(resolved) ?? [];
+        list.push(member.addresses);
+        byPort.set(resolved, list);
+      }
+      for (const [resolved, sets] of byPort) {
+        grants.push({
+          addresses: union(...sets),
+          protocol: port.protocol,
+          ports: [{ first: resolved, last: resolved }],
+        });
+      }
+    }
+  }
+  if (!targetDependent) index.grantCache.set(key, grants);
+  return grants;
+}
+
+function usesNamedPorts(policies: MultiNetworkPolicy[], direction: Direction): boolean {
+  return policies.some((policy) =>
+    policy[direction].some((rule) => rule.ports.some((port) => port.port?.kind === "name"))
+  );
+}
+
+function directionRules(
+  index: ClusterIndex,
+  applicable: MultiNetworkPolicy[],
+  direction: Direction,
+  network: string,
+  target: Pod,
+): DirectionRules {
+  const isolating = applicable.filter((policy) => policy.policyTypes.includes(direction));
+  if (isolating.length === 0) return { isolated: false, policies: [], allow: [] };
+  const ids = isolating.map(policyId).sort();
+  const targetKey = direction === "ingress" && usesNamedPorts(isolating, direction)
+    ? JSON.stringify(target.containerPorts)
+    : "";
+  const key = `${direction}|${network}|${ids.join(",")}|${targetKey}`;
+  const cached = index.directionCache.get(key);
+  if (cached) return cached;
+  const grants: Grant[] = [];
+  for (const policy of isolating) {
+    policy[direction].forEach((rule, i) => {
+      grants.push(...ruleGrants(index, policy, direction, i, rule, network, target));
+    });
+  }
+  const result: DirectionRules = { isolated: true, policies: ids, allow: normaliseGrants(grants) };
+  index.directionCache.set(key, result);
+  return result;
+}
+
+/** Computes the rules for every policed interface of pods on `options.node`. */
+export function computeNodeRules(state: ClusterState, options: EngineOptions): NodeRules {
+  const index = new ClusterIndex(state);
+  const plugins = new Set(options.networkPlugins);
+  const interfaces: InterfaceRules[] = [];
+  const errors: ObjectError[] = [];
+  const localPods = state.pods.filter((pod) => pod.nodeName === options.node && isActivePeer(pod));
+  for (const pod of localPods) {
+    const policies = index.policiesByNamespace.get(pod.namespace) ?? [];
+    for (const status of pod.networkStatus) {
+      if (status.isDefault) continue;
+      const nad = index.networks.get(status.network);
+      if (!nad || !plugins.has(nad.pluginType)) continue;
+      if (!status.pciAddress) {
+        errors.push({
+          object: `Pod ${pod.namespace}/${pod.name}`,
+          field: `network-status[${status.network}].device-info.pci.pci-address`,
+          message: "missing on a policed network; interface not enforced",
+        });
+        continue;
+      }
+      const applicable = policies.filter((policy) =>
+        policy.policyFor.includes(status.network) &&
+        selectorMatches(policy.podSelector, pod.labels)
+      );
+      interfaces.push({
+        pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+        network: status.network,
+        pluginType: nad.pluginType,
+        interfaceName: status.interfaceName,
+        pciAddress: status.pciAddress,
+        ips: status.ips,
+        ingress: directionRules(index, applicable, "ingress", status.network, pod),
+        egress: directionRules(index, applicable, "egress", status.network, pod),
+      });
+    }
+  }
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  interfaces.sort((a, b) =>
+    cmp(a.pod.namespace, b.pod.namespace) || cmp(a.pod.name, b.pod.name) ||
+    cmp(a.network, b.network) || cmp(a.interfaceName, b.interfaceName)
+  );
+  return { node: options.node, interfaces, errors };
+}
