@@ -1,0 +1,123 @@
+/**
+ * The `cmdline` TC driver: reads with `tc -json`, writes with one
+ * `tc -batch` per representor (make-before-break order kept by the
+ * actuator's command list).
+ */
+import type { Hook, TcCommand, TcFilter, TcState } from "../tc/model.ts";
+import { parseChainShow, parseFilterShow, parseQdiscShow } from "../tc/parse.ts";
+import {
+  chainDeleteCommand,
+  checkedDevice,
+  clsactCommand,
+  filterCommand,
+  filterDeleteCommand,
+} from "../tc/serialize.ts";
+import { DeviceMissing, type DriverStats, type TcDriver, TcError } from "./driver.ts";
+
+/** Renders commands as `tc -batch` text (one command per line). */
+export function batchText(device: string, commands: TcCommand[]): string {
+  const lines = commands.map((command) => {
+    switch (command.op) {
+      case "qdisc-add":
+        return clsactCommand("add", device);
+      case "qdisc-del":
+        return clsactCommand("del", device);
+      case "filter-add":
+        return filterCommand("add", device, command.filter);
+      case "filter-replace":
+        return filterCommand("replace", device, command.filter);
+      case "filter-del":
+        return filterDeleteCommand(device, command.filter);
+      case "chain-del":
+        return chainDeleteCommand(device, command.hook, command.chain);
+    }
+  });
+  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
+}
+
+const decoder = new TextDecoder();
+
+/** Drives the `tc` binary. */
+export class CmdlineDriver implements TcDriver {
+  readonly name = "cmdline";
+  readonly stats: DriverStats = { calls: 0 };
+
+  constructor(private readonly tcPath = "tc") {}
+
+  async #tc(device: string, args: string[], stdin?: string): Promise<string> {
+    this.stats.calls++;
+    const child = new Deno.Command(this.tcPath, {
+      args,
+      stdin: stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(stdin));
+      await writer.close();
+    }
+    const result = await child.output();
+    const stderr = decoder.decode(result.stderr).trim();
+    if (!result.success) {
+      if (/Cannot find device|No such device/.test(stderr)) {
+        throw new DeviceMissing(device, "device not found");
+      }
+      throw new TcError(
+        device,
+        `tc ${args.slice(0, 3).join(" ")} failed: ${stderr.split("\n").join("; ")}`,
+      );
+    }
+    return decoder.decode(result.stdout);
+  }
+
+  async read(device: string): Promise<TcState> {
+    checkedDevice(device);
+    const qdiscs = parseQdiscShow(
+      await this.#tc(device, ["-json", "qdisc", "show", "dev", device]),
+    );
+    const state: TcState = {
+      device,
+      clsact: qdiscs.clsact,
+      foreignQdiscs: qdiscs.others.filter((kind) =>
+        !["noqueue", "mq", "fq_codel", "pfifo_fast"].includes(kind)
+      ),
+      filters: [],
+    };
+    if (!qdiscs.clsact) return state;
+    const foreign: string[] = [];
+    for (const hook of ["ingress", "egress"] as Hook[]) {
+      const chains = parseChainShow(
+        await this.#tc(device, ["-json", "chain", "show", "dev", device, hook]),
+      );
+      if (!chains.includes(0)) chains.unshift(0);
+      for (const chain of chains) {
+        const text = await this.#tc(device, [
+          "-json",
+          "filter",
+          "show",
+          "dev",
+          device,
+          hook,
+          "chain",
+          String(chain),
+        ]);
+        const parsed = parseFilterShow(text, hook, chain);
+        state.filters.push(...parsed.filters);
+        foreign.push(...parsed.foreign);
+      }
+    }
+    state.foreignFilters = foreign;
+    return state;
+  }
+
+  async apply(device: string, commands: TcCommand[]): Promise<void> {
+    if (commands.length === 0) return;
+    await this.#tc(device, ["-batch", "-"], batchText(device, commands));
+  }
+}
+
+/** Describes a filter for error messages. */
+export function describeFilter(filter: TcFilter): string {
+  return `${filter.hook} chain ${filter.chain} prio ${filter.prio} handle ${filter.handle}`;
+}

@@ -1,0 +1,31 @@
+/**
+ * The narrow interface between the actuator and the kernel: read what a
+ * representor carries, and apply an ordered list of changes to it.
+ */
+import type { TcCommand, TcState } from "../tc/model.ts";
+
+/** A TC error from the kernel or the tc tool, naming device and command. */
+export class TcError extends Error {
+  constructor(readonly device: string, message: string) {
+    super(`${device}: ${message}`);
+  }
+}
+
+/** Thrown when the device does not exist (a representor that went away). */
+export class DeviceMissing extends TcError {}
+
+/** Counters a driver keeps, for metrics and benchmarks. */
+export interface DriverStats {
+  /** Processes started (cmdline) or netlink requests sent. */
+  calls: number;
+}
+
+/** Programs TC on representors. */
+export interface TcDriver {
+  readonly name: string;
+  readonly stats: DriverStats;
+  /** Reads the clsact qdisc and every filter on the device. */
+  read(device: string): Promise<TcState>;
+  /** Applies the commands in order, as one unit where the driver can (one `tc -batch`). */
+  apply(device: string, commands: TcCommand[]): Promise<void>;
+}

@@ -1,0 +1,107 @@
+/**
+ * TC objects as the agent programs them: flower filters with gact and ct
+ * actions on a representor's clsact hooks. The generator produces them,
+ * the serializer writes them as `tc -batch` text, the parser reads them
+ * back from `tc -json`, and the actuator diffs them.
+ */
+
+/** clsact hook: `ingress` sees what the pod sends, `egress` what it receives. */
+export type Hook = "ingress" | "egress";
+
+/** Ethernet protocol a filter is attached for. */
+export type EthProtocol = "all" | "ip" | "ipv6" | "arp" | "802.1q" | "802.1ad";
+
+/** Inner ethertypes named in `vlan_ethtype` / `cvlan_ethtype`. */
+export type InnerEthType = "ip" | "ipv6" | "arp" | "802.1q";
+
+/** IP protocols the generator matches. */
+export type IpProto = "tcp" | "udp" | "sctp" | "icmpv6";
+
+/** An inclusive destination port range (`first === last` for one port). */
+export interface TcPortRange {
+  first: number;
+  last: number;
+}
+
+/** The flower keys the generator uses; absent keys are wildcards. */
+export interface FlowerMatch {
+  vlanEthType?: InnerEthType;
+  cvlanEthType?: InnerEthType;
+  /** Canonical flag string in the order trk, est, new, rel, inv, rpl: e.g. `+trk+est+rpl`. */
+  ctState?: string;
+  ipProto?: IpProto;
+  srcIp?: string;
+  dstIp?: string;
+  dstPort?: TcPortRange;
+  icmpType?: number;
+}
+
+/** Actions, in the order the kernel runs them. */
+export type TcAction =
+  | { kind: "pass" }
+  | { kind: "drop" }
+  | { kind: "goto"; chain: number }
+  | { kind: "ct"; zone: number; commit: boolean };
+
+/** One flower filter. */
+export interface TcFilter {
+  hook: Hook;
+  chain: number;
+  prio: number;
+  handle: number;
+  protocol: EthProtocol;
+  match: FlowerMatch;
+  actions: TcAction[];
+}
+
+/** What one representor should carry (or carries): nothing, or clsact plus filters. */
+export interface TcProgram {
+  device: string;
+  /** False: no qdisc and no filters at all (both directions open). */
+  enabled: boolean;
+  /** Conntrack zone used by this representor's ct actions. */
+  zone: number;
+  /** Generation of the policy chains (1-9); a change writes a new one, then swaps. */
+  generation: number;
+  filters: TcFilter[];
+}
+
+/** What the kernel has on a representor, as read back. */
+export interface TcState {
+  device: string;
+  /** Whether a clsact qdisc is attached. */
+  clsact: boolean;
+  /** Other qdiscs found (not ours: reported, never deleted). */
+  foreignQdiscs: string[];
+  filters: TcFilter[];
+  /** Filters the parser could not represent (not ours: reported, never deleted). */
+  foreignFilters?: string[];
+}
+
+/** Chain ids: generation × variant × index, so two generations never collide. */
+export function chainId(generation: number, variant: number, index: number): number {
+  return generation * 1_000_000 + variant * 100_000 + index;
+}
+
+/** Generations the agent uses; chains of other ids are not ours. */
+export const MAX_GENERATION = 9;
+
+/** The generation a chain id belongs to (0 for chain 0 and foreign chains). */
+export function chainGeneration(chain: number): number {
+  const generation = Math.floor(chain / 1_000_000);
+  return generation >= 1 && generation <= MAX_GENERATION ? generation : 0;
+}
+
+/** Structured changes to a representor, applied in order by a driver. */
+export type TcCommand =
+  | { op: "qdisc-add" }
+  | { op: "qdisc-del" }
+  | { op: "filter-add"; filter: TcFilter }
+  | { op: "filter-replace"; filter: TcFilter }
+  | { op: "filter-del"; filter: TcFilter }
+  | { op: "chain-del"; hook: Hook; chain: number };
+
+/** A stable text form of a filter's identity (hook, chain, prio, handle, protocol). */
+export function filterKey(filter: TcFilter): string {
+  return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle}/${filter.protocol}`;
+}

@@ -1,0 +1,187 @@
+/**
+ * `tc -json` output → TC objects (pure), so the actuator can compare what
+ * the kernel has with what it wants. Filters it cannot represent are kept
+ * as "foreign" descriptions: reported, never silently dropped.
+ */
+import type {
+  EthProtocol,
+  FlowerMatch,
+  Hook,
+  InnerEthType,
+  IpProto,
+  TcAction,
+  TcFilter,
+} from "./model.ts";
+
+/** Filters read from one chain: those understood, and descriptions of the rest. */
+export interface ParsedFilters {
+  filters: TcFilter[];
+  foreign: string[];
+}
+
+type Json = unknown;
+type JsonObject = Record<string, Json>;
+
+function isObject(value: Json): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const PROTOCOLS: Record<string, EthProtocol> = {
+  all: "all",
+  ip: "ip",
+  ipv4: "ip",
+  ipv6: "ipv6",
+  arp: "arp",
+  "802.1q": "802.1q",
+  "802.1ad": "802.1ad",
+};
+
+const INNER: Record<string, InnerEthType> = {
+  ip: "ip",
+  ipv4: "ip",
+  ipv6: "ipv6",
+  arp: "arp",
+  "802.1q": "802.1q",
+};
+
+const IP_PROTOS: readonly IpProto[] = ["tcp", "udp", "sctp", "icmpv6"];
+
+/** Key names `tc -json` prints for flower that carry no match of their own. */
+const IGNORED_KEYS = new Set(["eth_type"]);
+
+class Unrepresentable extends Error {}
+
+function parseMatch(keys: JsonObject): FlowerMatch {
+  const match: FlowerMatch = {};
+  for (const [key, value] of Object.entries(keys)) {
+    if (IGNORED_KEYS.has(key)) continue;
+    const text = typeof value === "string" ? value.toLowerCase() : undefined;
+    switch (key) {
+      case "vlan_ethtype":
+      case "cvlan_ethtype": {
+        const inner = text ? INNER[text] : undefined;
+        if (!inner) throw new Unrepresentable(`${key} ${JSON.stringify(value)}`);
+        if (key === "vlan_ethtype") match.vlanEthType = inner;
+        else match.cvlanEthType = inner;
+        break;
+      }
+      case "ip_proto":
+        if (!text || !(IP_PROTOS as readonly string[]).includes(text)) {
+          throw new Unrepresentable(`ip_proto ${JSON.stringify(value)}`);
+        }
+        match.ipProto = text as IpProto;
+        break;
+      case "icmp_type":
+        match.icmpType = Number(value);
+        if (!Number.isInteger(match.icmpType)) throw new Unrepresentable(`icmp_type ${value}`);
+        break;
+      case "src_ip":
+      case "dst_ip":
+        if (typeof value !== "string") throw new Unrepresentable(`${key} ${JSON.stringify(value)}`);
+        // tc prints host prefixes without a length.
+        match[key === "src_ip" ? "srcIp" : "dstIp"] = value.includes("/")
+          ? value
+          : `${value}/${value.includes(":") ? 128 : 32}`;
+        break;
+      case "dst_port":
+        if (typeof value === "number") match.dstPort = { first: value, last: value };
+        else if (
+          isObject(value) && typeof value.start === "number" && typeof value.end === "number"
+        ) {
+          match.dstPort = { first: value.start, last: value.end };
+        } else throw new Unrepresentable(`dst_port ${JSON.stringify(value)}`);
+        break;
+      case "ct_state":
+        if (typeof value !== "string") throw new Unrepresentable(`ct_state ${value}`);
+        match.ctState = value;
+        break;
+      default:
+        throw new Unrepresentable(`key ${key}`);
+    }
+  }
+  return match;
+}
+
+function parseAction(raw: Json): TcAction {
+  if (!isObject(raw)) throw new Unrepresentable("action");
+  const control = isObject(raw.control_action) ? raw.control_action : {};
+  if (raw.kind === "gact") {
+    if (control.type === "pass") return { kind: "pass" };
+    if (control.type === "drop") return { kind: "drop" };
+    if (control.type === "goto" && typeof control.chain === "number") {
+      return { kind: "goto", chain: control.chain };
+    }
+    throw new Unrepresentable(`gact ${JSON.stringify(control)}`);
+  }
+  if (raw.kind === "ct" && control.type === "pipe") {
+    const commit = raw.action === "commit";
+    if (raw.action !== undefined && !commit) throw new Unrepresentable(`ct ${raw.action}`);
+    return { kind: "ct", zone: typeof raw.zone === "number" ? raw.zone : 0, commit };
+  }
+  throw new Unrepresentable(`action ${JSON.stringify(raw.kind)}`);
+}
+
+/**
+ * Parses `tc -json filter show dev DEV HOOK chain N`. The chain is not in
+ * the output, so the caller says which one was asked for.
+ */
+export function parseFilterShow(text: string, hook: Hook, chain: number): ParsedFilters {
+  const out: ParsedFilters = { filters: [], foreign: [] };
+  const trimmed = text.trim();
+  if (trimmed === "") return out;
+  const entries: Json = JSON.parse(trimmed);
+  if (!Array.isArray(entries)) throw new Error("tc filter show: want a JSON list");
+  for (const entry of entries) {
+    if (!isObject(entry) || !isObject(entry.options)) continue; // per-prio header lines
+    const where =
+      `${hook} chain ${chain} prio ${entry.pref} ${entry.kind} handle ${entry.options.handle}`;
+    try {
+      if (entry.kind !== "flower") throw new Unrepresentable(`kind ${entry.kind}`);
+      const protocol = PROTOCOLS[String(entry.protocol).toLowerCase()];
+      if (!protocol) throw new Unrepresentable(`protocol ${entry.protocol}`);
+      const keys = isObject(entry.options.keys) ? entry.options.keys : {};
+      const actions = Array.isArray(entry.options.actions) ? entry.options.actions : [];
+      out.filters.push({
+        hook,
+        chain,
+        prio: Number(entry.pref),
+        handle: Number(entry.options.handle),
+        protocol,
+        match: parseMatch(keys),
+        actions: actions.map(parseAction),
+      });
+    } catch (error) {
+      if (!(error instanceof Unrepresentable)) throw error;
+      out.foreign.push(`${where} (${error.message})`);
+    }
+  }
+  return out;
+}
+
+/** Parses `tc -json chain show dev DEV HOOK` into chain ids. */
+export function parseChainShow(text: string): number[] {
+  const trimmed = text.trim();
+  if (trimmed === "") return [];
+  const entries: Json = JSON.parse(trimmed);
+  if (!Array.isArray(entries)) throw new Error("tc chain show: want a JSON list");
+  const chains = new Set<number>();
+  for (const entry of entries) {
+    if (isObject(entry) && typeof entry.chain === "number") chains.add(entry.chain);
+  }
+  return [...chains].sort((a, b) => a - b);
+}
+
+/** Parses `tc -json qdisc show dev DEV`: whether clsact is there, and the other qdisc kinds. */
+export function parseQdiscShow(text: string): { clsact: boolean; others: string[] } {
+  const trimmed = text.trim();
+  const entries: Json = trimmed === "" ? [] : JSON.parse(trimmed);
+  if (!Array.isArray(entries)) throw new Error("tc qdisc show: want a JSON list");
+  let clsact = false;
+  const others: string[] = [];
+  for (const entry of entries) {
+    if (!isObject(entry)) continue;
+    if (entry.kind === "clsact") clsact = true;
+    else if (typeof entry.kind === "string") others.push(entry.kind);
+  }
+  return { clsact, others };
+}

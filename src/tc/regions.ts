@@ -1,0 +1,104 @@
+/**
+ * Splits a direction's allow list into disjoint address regions, each with
+ * the exact union of ports allowed to it. Addresses are then matched in one
+ * chain and ports in another, so an allow of I addresses on P ports costs
+ * about I + P filters, and overlapping entries with different ports stay
+ * exact (a packet never needs to "fall back" to another entry).
+ */
+import type { Protocol } from "../cluster/types.ts";
+import { type Cidr, type Family, formatCidr, parseCidr, setToCidrs } from "../net/ip.ts";
+import type { AllowEntry, PortRange } from "../policy/model.ts";
+import { mergeRanges } from "../policy/normalise.ts";
+
+/** The ports allowed to a region: every protocol, or ranges per protocol. */
+export type PortSpec =
+  | { any: true }
+  | { any: false; ranges: Partial<Record<Protocol, PortRange[]>> };
+
+/** Addresses (of one family) that share one port spec. */
+export interface Region {
+  cidrs: string[];
+  ports: PortSpec;
+  /** Text key of `ports`, equal for equal specs. */
+  portsKey: string;
+}
+
+const PROTOCOLS: Protocol[] = ["TCP", "UDP", "SCTP"];
+const BITS: Record<Family, bigint> = { 4: 32n, 6: 128n };
+
+function interval(cidr: Cidr): [bigint, bigint] {
+  return [cidr.base, cidr.base + (1n << (BITS[cidr.family] - BigInt(cidr.prefix))) - 1n];
+}
+
+function portSpecOf(entries: AllowEntry[]): PortSpec {
+  if (entries.some((entry) => entry.protocol === "any")) return { any: true };
+  const ranges: Partial<Record<Protocol, PortRange[]>> = {};
+  for (const protocol of PROTOCOLS) {
+    const merged = mergeRanges(
+      entries.filter((entry) => entry.protocol === protocol).flatMap((entry) => entry.ports),
+    );
+    if (merged.length > 0) ranges[protocol] = merged;
+  }
+  return { any: false, ranges };
+}
+
+/** A text key for a port spec. */
+export function portSpecKey(spec: PortSpec): string {
+  if (spec.any) return "any";
+  return PROTOCOLS.filter((p) => spec.ranges[p])
+    .map((p) => `${p}:${spec.ranges[p]!.map((r) => `${r.first}-${r.last}`).join(",")}`)
+    .join(";");
+}
+
+/** Disjoint regions of one family covering exactly the union of the entries' addresses. */
+export function regionsFor(entries: AllowEntry[], family: Family): Region[] {
+  const events = new Map<bigint, number[]>();
+  const addEvent = (at: bigint, delta: number) => {
+    const list = events.get(at) ?? [];
+    list.push(delta);
+    events.set(at, list);
+  };
+  entries.forEach((entry, index) => {
+    for (const text of entry.cidrs) {
+      const cidr = parseCidr(text);
+      if (!cidr || cidr.family !== family) continue;
+      const [start, end] = interval(cidr);
+      addEvent(start, index + 1);
+      addEvent(end + 1n, -(index + 1));
+    }
+  });
+  const points = [...events.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const active = new Map<number, number>();
+  const byKey = new Map<string, { entries: number[]; intervals: [bigint, bigint][] }>();
+  for (let i = 0; i < points.length; i++) {
+    for (const delta of events.get(points[i])!) {
+      const index = Math.abs(delta) - 1;
+      const count = (active.get(index) ?? 0) + Math.sign(delta);
+      if (count === 0) active.delete(index);
+      else active.set(index, count);
+    }
+    if (active.size === 0 || i + 1 >= points.length) continue;
+    const covering = [...active.keys()].sort((a, b) => a - b);
+    const key = covering.join(",");
+    const group = byKey.get(key) ?? { entries: covering, intervals: [] };
+    const last = group.intervals[group.intervals.length - 1];
+    const start = points[i];
+    const end = points[i + 1] - 1n;
+    if (last && last[1] + 1n === start) last[1] = end;
+    else group.intervals.push([start, end]);
+    byKey.set(key, group);
+  }
+  const byPorts = new Map<string, Region>();
+  for (const group of byKey.values()) {
+    const ports = portSpecOf(group.entries.map((index) => entries[index]));
+    const portsKey = portSpecKey(ports);
+    const set = family === 4
+      ? { v4: group.intervals.map(([s, e]) => [Number(s), Number(e)] as const), v6: [] }
+      : { v4: [], v6: group.intervals };
+    const cidrs = setToCidrs(set).map(formatCidr);
+    const region = byPorts.get(portsKey);
+    if (region) region.cidrs.push(...cidrs);
+    else byPorts.set(portsKey, { cidrs, ports, portsKey });
+  }
+  return [...byPorts.values()].sort((a, b) => (a.portsKey < b.portsKey ? -1 : 1));
+}

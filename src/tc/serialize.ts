@@ -1,0 +1,104 @@
+/**
+ * TC objects → `tc -batch` text (pure). Every token is checked against a
+ * strict character set before it is written, so no value can end a
+ * command or start another one.
+ */
+import { checkInterfaceName } from "../cluster/validate.ts";
+import type { FlowerMatch, Hook, TcAction, TcFilter } from "./model.ts";
+
+/** A value that must not reach a tc batch file. */
+export class UnsafeTcInput extends Error {}
+
+const SAFE_TOKEN = /^[A-Za-z0-9._:/+-]+$/;
+
+function token(value: string | number): string {
+  const text = String(value);
+  if (!SAFE_TOKEN.test(text)) throw new UnsafeTcInput(`unsafe tc token ${JSON.stringify(text)}`);
+  return text;
+}
+
+/** Checks a device name for use in tc commands; throws {@link UnsafeTcInput}. */
+export function checkedDevice(device: string): string {
+  const problem = checkInterfaceName(device);
+  if (problem) throw new UnsafeTcInput(problem);
+  return device;
+}
+
+function matchText(match: FlowerMatch): string[] {
+  const out: string[] = [];
+  if (match.vlanEthType) out.push("vlan_ethtype", token(match.vlanEthType));
+  if (match.cvlanEthType) out.push("cvlan_ethtype", token(match.cvlanEthType));
+  if (match.ipProto) out.push("ip_proto", token(match.ipProto));
+  if (match.icmpType !== undefined) out.push("type", token(match.icmpType));
+  if (match.srcIp) out.push("src_ip", token(match.srcIp));
+  if (match.dstIp) out.push("dst_ip", token(match.dstIp));
+  if (match.dstPort) {
+    const { first, last } = match.dstPort;
+    out.push("dst_port", token(first === last ? `${first}` : `${first}-${last}`));
+  }
+  if (match.ctState) out.push("ct_state", token(match.ctState));
+  return out;
+}
+
+function actionText(action: TcAction): string[] {
+  switch (action.kind) {
+    case "pass":
+      return ["action", "pass"];
+    case "drop":
+      return ["action", "drop"];
+    case "goto":
+      return ["action", "goto", "chain", token(action.chain)];
+    case "ct":
+      return [
+        "action",
+        "ct",
+        ...(action.commit ? ["commit"] : []),
+        "zone",
+        token(action.zone),
+        "pipe",
+      ];
+  }
+}
+
+function filterHead(verb: string, device: string, filter: TcFilter): string[] {
+  return [
+    "filter",
+    verb,
+    "dev",
+    checkedDevice(device),
+    filter.hook,
+    "protocol",
+    token(filter.protocol),
+    "prio",
+    token(filter.prio),
+    "handle",
+    token(filter.handle),
+    "chain",
+    token(filter.chain),
+    "flower",
+  ];
+}
+
+/** `filter add|replace ...` for one filter. */
+export function filterCommand(verb: "add" | "replace", device: string, filter: TcFilter): string {
+  return [
+    ...filterHead(verb, device, filter),
+    ...matchText(filter.match),
+    ...filter.actions.flatMap(actionText),
+  ].join(" ");
+}
+
+/** `filter del ...` for one filter, by its identity. */
+export function filterDeleteCommand(device: string, filter: TcFilter): string {
+  return filterHead("del", device, filter).join(" ");
+}
+
+/** `chain del ...`: removes a chain and every filter in it. */
+export function chainDeleteCommand(device: string, hook: Hook, chain: number): string {
+  return ["chain", "del", "dev", checkedDevice(device), hook, "chain", token(chain)].join(" ");
+}
+
+/** `qdisc add|del ... clsact`. */
+export function clsactCommand(verb: "add" | "del", device: string): string {
+  return ["qdisc", verb, "dev", checkedDevice(device), "clsact"].join(" ");
+}

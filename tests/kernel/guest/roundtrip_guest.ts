@@ -1,0 +1,132 @@
+/**
+ * In the VM: generate → serialize → apply with `tc -batch` → read back with
+ * `tc -json` → parse equals what was generated; identical state makes no
+ * change; a new actuator adopts what is programmed; a change swaps
+ * generations make-before-break; clean-up leaves foreign filters alone.
+ */
+import assert from "node:assert/strict";
+import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { Actuator } from "../../../src/tc/actuator.ts";
+import { generateProgram } from "../../../src/tc/generate.ts";
+import { chainGeneration } from "../../../src/tc/model.ts";
+import { isOurs, sameFilters } from "../../../src/tc/plan.ts";
+import { run } from "../scenario/shell.ts";
+import { exampleCluster, rulesFor, withTopology } from "./common.ts";
+
+const ZONE = 42;
+const zoneFor = () => Promise.resolve(ZONE);
+
+Deno.test("round trip on the example cluster's representors", async () => {
+  const { objects, state } = await exampleCluster();
+  const rules = rulesFor(state, "worker-1");
+  assert.equal(rules.interfaces.length, 5);
+  await withTopology(objects, async (topology) => {
+    const driver = new CmdlineDriver();
+    const rulesDir = await Deno.makeTempDir();
+    const actuator = new Actuator(driver, { zoneFor, podRulesPath: rulesDir });
+    for (const iface of rules.interfaces) {
+      const device = topology.representors.get(iface.pciAddress)!;
+      const result = await actuator.sync(device, iface);
+      const expected = generateProgram(iface, { device, zone: ZONE, generation: 1 });
+      const read = await driver.read(device);
+      assert.equal(read.clsact, expected.enabled, device);
+      assert.ok(sameFilters(read.filters, expected.filters), `${device}: read back differs`);
+      assert.equal(result.filters, expected.filters.length);
+      if (expected.enabled) {
+        const file = `${rulesDir}/${iface.pod.uid}/${
+          iface.network.replace("/", "_")
+        }-${device}.rules`;
+        const text = await Deno.readTextFile(file);
+        assert.equal(
+          text.split("\n").filter((l) => l.startsWith("filter add")).length,
+          expected.filters.length,
+        );
+      }
+      // Same state again: no command at all; a fresh actuator adopts without changes.
+      assert.equal((await actuator.sync(device, iface)).commands, 0);
+      const callsBefore = driver.stats.calls;
+      assert.equal((await new Actuator(driver, { zoneFor }).sync(device, iface)).commands, 0);
+      assert.equal(
+        driver.stats.calls - callsBefore,
+        expected.enabled ? 3 + countChains(expected) : 1,
+      );
+    }
+    // The open interface (upf-1 net2) carries nothing at all.
+    const open = rules.interfaces.find((i) => !i.ingress.isolated && !i.egress.isolated)!;
+    assert.equal((await driver.read(topology.representors.get(open.pciAddress)!)).clsact, false);
+    await Deno.remove(rulesDir, { recursive: true });
+  });
+});
+
+function countChains(program: ReturnType<typeof generateProgram>): number {
+  return new Set(program.filters.map((f) => `${f.hook}/${f.chain}`)).size;
+}
+
+Deno.test("a change swaps to a new generation and removes the old one", async () => {
+  const { objects, state } = await exampleCluster();
+  const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "smf-1")!;
+  await withTopology(objects, async (topology) => {
+    const driver = new CmdlineDriver();
+    const device = topology.representors.get(iface.pciAddress)!;
+    const actuator = new Actuator(driver, { zoneFor });
+    await actuator.sync(device, iface);
+    const changed = {
+      ...iface,
+      egress: { ...iface.egress, allow: iface.egress.allow.slice(1) },
+    };
+    const result = await actuator.sync(device, changed);
+    assert.equal(result.generation, 2);
+    const read = await driver.read(device);
+    assert.ok(
+      sameFilters(
+        read.filters,
+        generateProgram(changed, { device, zone: ZONE, generation: 2 }).filters,
+      ),
+    );
+    assert.ok(read.filters.every((f) => chainGeneration(f.chain) !== 1));
+    // And back: generation 1 is free again.
+    assert.equal((await actuator.sync(device, iface)).generation, 1);
+  });
+});
+
+Deno.test("clean-up removes only our filters and reports foreign ones", async () => {
+  const { objects, state } = await exampleCluster();
+  const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "db-1")!;
+  await withTopology(objects, async (topology) => {
+    const driver = new CmdlineDriver();
+    const device = topology.representors.get(iface.pciAddress)!;
+    const actuator = new Actuator(driver, { zoneFor });
+    await actuator.sync(device, iface);
+    await run([
+      "tc",
+      "filter",
+      "add",
+      "dev",
+      device,
+      "ingress",
+      "protocol",
+      "ip",
+      "prio",
+      "100",
+      "handle",
+      "7",
+      "flower",
+      "dst_ip",
+      "192.0.2.1",
+      "action",
+      "pass",
+    ]);
+    const result = await actuator.clean(device);
+    assert.equal(result.foreign.length, 1);
+    assert.match(result.foreign[0], /ingress chain 0 prio 100 handle 7/);
+    const read = await driver.read(device);
+    assert.equal(read.clsact, true);
+    assert.deepEqual(read.filters.filter(isOurs), []);
+    assert.equal(read.filters.length, 1);
+  });
+});
+
+Deno.test("a missing device is an error naming it, not a crash", async () => {
+  const driver = new CmdlineDriver();
+  await assert.rejects(() => driver.read("nosuchrep0"), /nosuchrep0: device not found/);
+});

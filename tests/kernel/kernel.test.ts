@@ -1,0 +1,65 @@
+/**
+ * Kernel tests: boots the test VM (a stock Debian kernel with cls_flower,
+ * act_gact and act_ct) and runs, inside it, every scenario file in
+ * scenarios/ and the guest test files in guest/, against real veth
+ * "representors", network namespaces and packets.
+ *
+ * Without qemu or the kernel package this skips with a one-line reason,
+ * except under CI, where it fails.
+ */
+import assert from "node:assert/strict";
+import { runInVm, vmPrerequisites } from "./vm/vm.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const missing = await vmPrerequisites();
+if (missing && Deno.env.get("CI")) throw new Error(`kernel tests cannot run in CI: ${missing}`);
+if (missing) console.log(`skipping kernel tests: ${missing}`);
+
+async function filesIn(dir: string, pattern: RegExp): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+    if (entry.isFile && pattern.test(entry.name)) files.push(`${dir}/${entry.name}`);
+  }
+  return files.sort();
+}
+
+async function inVm(command: string[], timeoutSeconds: number): Promise<string> {
+  const result = await runInVm({ command, cwd: ROOT, timeoutSeconds });
+  console.log(result.output.trimEnd());
+  console.log(
+    `(vm: boot ${result.bootSeconds.toFixed(1)} s, total ${result.totalSeconds.toFixed(1)} s)`,
+  );
+  assert.equal(result.code, 0, `exit ${result.code}`);
+  return result.output;
+}
+
+Deno.test({
+  name: "kernel: every scenario in tests/kernel/scenarios passes with real packets",
+  ignore: missing !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const files = await filesIn("tests/kernel/scenarios", /\.ya?ml$/);
+    assert.ok(files.length >= 6);
+    const output = await inVm(
+      ["deno", "run", "-A", "--no-check", "tests/kernel/scenario/runner.ts", ...files],
+      1200,
+    );
+    const summary = /^(\d+) passed, (\d+) failed$/m.exec(output);
+    assert.ok(summary, "no summary line");
+    assert.equal(summary[2], "0");
+    assert.ok(Number(summary[1]) >= 50);
+  },
+});
+
+Deno.test({
+  name: "kernel: guest tests (round trip, no-leak, revocation, restart)",
+  ignore: missing !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const files = await filesIn("tests/kernel/guest", /_guest\.ts$/);
+    assert.ok(files.length >= 1);
+    await inVm(["deno", "test", "-A", "--no-check", ...files], 1200);
+  },
+});

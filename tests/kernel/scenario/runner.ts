@@ -1,0 +1,109 @@
+/**
+ * Runs scenario files inside the kernel VM (as root, with cls_flower,
+ * act_gact and act_ct): builds each topology, programs it with the real
+ * engine, generator, actuator and driver, sends the probes, and prints one
+ * line per probe and a closing `N passed, M failed` line.
+ *
+ *   deno run -A tests/kernel/scenario/runner.ts [--tc-driver cmdline] FILE...
+ */
+import { parseArgs } from "node:util";
+import { stateFromObjects } from "../../../src/cluster/manifests.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import type { TcDriver } from "../../../src/drivers/driver.ts";
+import { computeNodeRules } from "../../../src/policy/engine.ts";
+import { Actuator } from "../../../src/tc/actuator.ts";
+import { describeProbe, parseScenario, type Scenario } from "./format.ts";
+import { Listeners, resolvePath, sendProbe, tagPath } from "./probe.ts";
+import { buildTopology, destroyTopology, type Topology } from "./topology.ts";
+
+/** Counts of one run. */
+export interface ScenarioCounts {
+  passed: number;
+  failed: number;
+}
+
+/** Creates the driver named on the command line. */
+export function makeDriver(name: string): TcDriver {
+  if (name === "cmdline") return new CmdlineDriver();
+  throw new Error(`unknown --tc-driver ${name}`);
+}
+
+/** Programs every local interface of the scenario's node; returns the number of filters. */
+export async function programScenario(
+  scenario: Scenario,
+  topology: Topology,
+  actuator: Actuator,
+): Promise<number> {
+  const rules = computeNodeRules(stateFromObjects(scenario.objects), {
+    node: scenario.node,
+    networkPlugins: ["accelerated-bridge"],
+  });
+  let filters = 0;
+  for (const iface of rules.interfaces) {
+    const device = topology.representors.get(iface.pciAddress);
+    if (!device) throw new Error(`no representor for PCI ${iface.pciAddress}`);
+    filters += (await actuator.sync(device, iface)).filters;
+  }
+  return filters;
+}
+
+/** Runs one scenario; prints its probes' results. */
+export async function runScenario(scenario: Scenario, driver: TcDriver): Promise<ScenarioCounts> {
+  const counts = { passed: 0, failed: 0 };
+  const topology = await buildTopology(scenario.objects);
+  const listeners = new Listeners();
+  try {
+    const filters = await programScenario(scenario, topology, new Actuator(driver));
+    console.log(`scenario ${scenario.name}: programmed ${filters} filters`);
+    for (const probe of scenario.probes) {
+      let verdict: "allow" | "deny";
+      try {
+        const path = await resolvePath(topology, probe);
+        await listeners.ensure(path, probe);
+        const untag = await tagPath(path, probe);
+        try {
+          verdict = await sendProbe(path, probe) ? "allow" : "deny";
+        } finally {
+          await untag();
+        }
+      } catch (error) {
+        console.log(`  FAIL ${describeProbe(probe)}: ${(error as Error).message}`);
+        counts.failed++;
+        continue;
+      }
+      const ok = verdict === probe.expect;
+      console.log(
+        `  ${ok ? "ok  " : "FAIL"} ${describeProbe(probe)}${ok ? "" : `: got ${verdict}`}`,
+      );
+      if (ok) counts.passed++;
+      else counts.failed++;
+    }
+  } finally {
+    await listeners.stop();
+    await destroyTopology(topology);
+  }
+  return counts;
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    options: { "tc-driver": { type: "string", default: "cmdline" } },
+    allowPositionals: true,
+  });
+  const driver = makeDriver(values["tc-driver"]);
+  const total = { passed: 0, failed: 0 };
+  for (const file of positionals) {
+    try {
+      const scenario = parseScenario(await Deno.readTextFile(file), file);
+      const counts = await runScenario(scenario, driver);
+      total.passed += counts.passed;
+      total.failed += counts.failed;
+    } catch (error) {
+      console.log(`scenario ${file}: FAIL ${(error as Error).message}`);
+      total.failed++;
+    }
+  }
+  console.log(`${total.passed} passed, ${total.failed} failed`);
+  Deno.exit(total.failed > 0 ? 1 : 0);
+}
