@@ -51,7 +51,11 @@ export class Actuator {
   constructor(readonly driver: TcDriver, private readonly options: ActuatorOptions = {}) {}
 
   /** Makes `device` enforce `rules` (or carry nothing of ours when `rules` is null). */
-  async sync(device: string, rules: InterfaceRules | null): Promise<SyncResult> {
+  async sync(
+    device: string,
+    rules: InterfaceRules | null,
+    options: { verify?: boolean } = {},
+  ): Promise<SyncResult> {
     checkedDevice(device);
     const zone = rules && (rules.ingress.isolated || rules.egress.isolated)
       ? await (this.options.zoneFor ?? zoneFromIfindex)(device)
@@ -61,7 +65,7 @@ export class Actuator {
         ? generateProgram(rules, { device, zone, generation })
         : { device, enabled: false, zone: 0, generation, filters: [] };
     const last = this.#applied.get(device);
-    if (last) {
+    if (last && !options.verify) {
       const again = desiredAt(last.generation);
       if (again.enabled === last.enabled && sameFilters(again.filters, last.filters)) {
         return {
@@ -73,7 +77,12 @@ export class Actuator {
         };
       }
     }
-    const current = await this.driver.read(device);
+    // What we applied last is what the kernel has (apply failures drop it), so a
+    // change costs one driver call; the first sync of a device, and `verify`,
+    // read the kernel instead.
+    const current = last && !options.verify
+      ? { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters }
+      : await this.driver.read(device);
     const plan = planUpdate(current, desiredAt);
     for (const item of plan.foreign) {
       log.warning("found a TC object that is not ours; leaving it", { device, object: item });

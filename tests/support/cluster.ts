@@ -38,16 +38,19 @@ export interface PodSpec {
   hostNetwork?: boolean;
 }
 
-let pciCounter = 0;
+/** A PCI address derived from the pod and network, stable across calls. */
+function pciFor(key: string): string {
+  let hash = 2166136261;
+  for (const ch of key) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `0000:${hex((hash >>> 8) & 0xff)}:${hex((hash >>> 3) & 0x1f)}.${hash & 7}`;
+}
 
 /** A Pod manifest with a Multus network-status annotation. */
 export function pod(namespace: string, name: string, spec: PodSpec = {}): Manifest {
   const status = [{ name: "cbr0", interface: "eth0", ips: ["10.244.0.1"], default: true }];
   let i = 1;
   for (const [network, ips] of Object.entries(spec.nets ?? {})) {
-    pciCounter++;
-    const fn = pciCounter % 8;
-    const dev = Math.floor(pciCounter / 8) % 32;
     status.push(
       {
         name: network,
@@ -55,7 +58,7 @@ export function pod(namespace: string, name: string, spec: PodSpec = {}): Manife
         ips: Array.isArray(ips) ? ips : [ips],
         "device-info": {
           type: "pci",
-          pci: { "pci-address": `0000:3b:${dev.toString(16).padStart(2, "0")}.${fn}` },
+          pci: { "pci-address": pciFor(`${namespace}/${name}/${network}`) },
         },
       } as unknown as typeof status[number],
     );

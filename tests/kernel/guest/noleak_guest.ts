@@ -1,0 +1,88 @@
+/**
+ * No-leak: while pod a opens a continuous stream of new connections to b, c
+ * and d, the policy is changed 100 times (alternating whether b or c is
+ * allowed; d always is). No connection may reach a destination denied for
+ * the whole attempt, and d must never see a failed attempt.
+ */
+import assert from "node:assert/strict";
+import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { Actuator } from "../../../src/tc/actuator.ts";
+import { objectsOf, withTopology } from "./common.ts";
+import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
+import {
+  type Change,
+  possiblyAllowed,
+  settle,
+  startPongServers,
+  startStream,
+  stopAll,
+} from "./stream.ts";
+
+const CHANGES = 100;
+
+Deno.test("no leak across 100 policy changes under a stream of new connections", async () => {
+  const allowB = rulesAllowing(["b", "d"]);
+  const allowC = rulesAllowing(["c", "d"]);
+  await withTopology(objectsOf(streamManifests()), async (topology) => {
+    const netnsOf = (name: string) =>
+      topology.interfaces.find((i) => i.pod.name === name)!.netns;
+    const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
+    const device = topology.representors.get(allowB.pciAddress)!;
+    const actuator = new Actuator(new CmdlineDriver(), { zoneFor: () => Promise.resolve(7) });
+    try {
+      await actuator.sync(device, allowB);
+      const initial = new Set([ADDRESS.b, ADDRESS.d]);
+      await settle(1000);
+      const stream = await startStream(netnsOf("a"), [ADDRESS.b, ADDRESS.c, ADDRESS.d], PORT);
+      await settle(3000);
+      const changes: Change[] = [];
+      const started = performance.now();
+      for (let i = 1; i <= CHANGES; i++) {
+        const toC = i % 2 === 1;
+        const change: Change = {
+          started: Date.now(),
+          settled: 0,
+          allowed: new Set([toC ? ADDRESS.c : ADDRESS.b, ADDRESS.d]),
+        };
+        await actuator.sync(device, toC ? allowC : allowB);
+        change.settled = Date.now();
+        changes.push(change);
+        // Mostly quick flips, with a longer period every fourth change so that some
+        // attempts fall entirely inside a denied period.
+        await settle(i % 4 === 0 ? 2500 : 150 + (i % 3) * 50);
+      }
+      const changeSeconds = (performance.now() - started) / 1000;
+      await settle(1500);
+      const attempts = await stream.stop();
+      let mustDeny = 0;
+      let leaks = 0;
+      let steadyAllowed = 0;
+      let drops = 0;
+      for (const attempt of attempts) {
+        if (attempt.target === ADDRESS.d) {
+          steadyAllowed++;
+          if (!attempt.ok) drops++;
+          continue;
+        }
+        if (!possiblyAllowed(attempt.target, attempt.t0, attempt.t1, initial, changes)) {
+          mustDeny++;
+          if (attempt.ok) leaks++;
+        }
+      }
+      const okToFlipping = attempts.filter((a) => a.target !== ADDRESS.d && a.ok).length;
+      console.log(
+        `no-leak: ${CHANGES} changes in ${changeSeconds.toFixed(1)} s; ${attempts.length} attempts; ` +
+          `${mustDeny} to destinations denied throughout, ${leaks} of them got through; ` +
+          `${steadyAllowed} to the always-allowed destination, ${drops} of them failed; ` +
+          `${okToFlipping} succeeded to the alternating destinations`,
+      );
+      assert.ok(attempts.length >= 100, "the stream must have run");
+      assert.ok(mustDeny >= 20, "enough attempts fell entirely inside denied periods");
+      assert.ok(okToFlipping >= 20, "enough attempts went through when allowed");
+      assert.equal(leaks, 0, "no connection reached a destination denied throughout");
+      assert.equal(drops, 0, "the always-allowed destination never failed");
+    } finally {
+      await stopAll(servers);
+    }
+  });
+});
