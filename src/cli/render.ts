@@ -7,10 +7,12 @@ import { loadManifests } from "../cluster/manifests.ts";
 import { formatObjectError } from "../cluster/types.ts";
 import type { AllowEntry, DirectionRules, InterfaceRules, NodeRules } from "../policy/model.ts";
 import { computeNodeRules } from "../policy/engine.ts";
+import { batchText } from "../drivers/cmdline.ts";
+import { generateProgram } from "../tc/generate.ts";
 import { UsageError } from "./flags.ts";
 
 /** Output formats of `render`. */
-export const RENDER_FORMATS = ["text", "json"] as const;
+export const RENDER_FORMATS = ["text", "json", "tc"] as const;
 
 /** `render`'s own options. */
 export interface RenderOptions {
@@ -37,7 +39,9 @@ Flags:
       --node NAME              node whose pods are rendered (default: this host's name)
       --network-plugins LIST   comma-separated CNI plugin types to police
                                (default accelerated-bridge)
-  -o, --output FORMAT          text or json (default text)
+  -o, --output FORMAT          text, json, or tc: the tc -batch program per
+                               interface, as the agent would apply it to a
+                               representor with nothing of ours (default text)
   -h, --help                   this help
 `;
 
@@ -63,7 +67,7 @@ export function parseRenderFlags(args: string[], defaultNode: () => string): Ren
   const values = parsed.values;
   const output = values.output ?? "text";
   if (!(RENDER_FORMATS as readonly string[]).includes(output)) {
-    throw new UsageError(`invalid value "${output}" for --output: want text or json`);
+    throw new UsageError(`invalid value "${output}" for --output: want text, json or tc`);
   }
   const paths = values.filename ?? [];
   if (!values.help && paths.length === 0) throw new UsageError("render needs at least one -f PATH");
@@ -121,6 +125,43 @@ export function formatRulesText(result: NodeRules): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Placeholder device in `-o tc` output: the representor is only known on the node. */
+export const PLACEHOLDER_DEVICE = "REPRESENTOR";
+
+/** Formats each interface's full TC program as `tc -batch` text. */
+export function formatRulesTc(result: NodeRules): string {
+  const out: string[] = [];
+  for (const rules of result.interfaces) {
+    const program = generateProgram(rules, { device: PLACEHOLDER_DEVICE, zone: 1, generation: 1 });
+    out.push(
+      `# ${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} (network ${rules.network}, ` +
+        `PCI ${rules.pciAddress}): ${program.filters.length} filters`,
+    );
+    if (!program.enabled) {
+      out.push("# both directions open: no qdisc, no filters", "");
+      continue;
+    }
+    out.push(
+      `# ${PLACEHOLDER_DEVICE} stands for the VF's representor, zone 1 for its conntrack zone`,
+      batchText(PLACEHOLDER_DEVICE, [
+        { op: "qdisc-add" },
+        ...program.filters.map((filter) => ({ op: "filter-add" as const, filter })),
+      ]),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+/** Writes all of `text` to stdout; a reader that went away (`| head`) is not an error. */
+async function writeStdout(text: string): Promise<void> {
+  let bytes = new TextEncoder().encode(text);
+  try {
+    while (bytes.length > 0) bytes = bytes.subarray(await Deno.stdout.write(bytes));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
+}
+
 /** Runs `render`; returns the exit status. */
 export async function runRender(options: RenderOptions): Promise<number> {
   const loaded = await loadManifests(options.paths);
@@ -131,9 +172,11 @@ export async function runRender(options: RenderOptions): Promise<number> {
   const errors = [...loaded.errors, ...result.errors];
   for (const error of errors) console.error(`error: ${formatObjectError(error)}`);
   if (options.output === "json") {
-    console.log(JSON.stringify({ ...result, errors }, null, 2));
+    await writeStdout(`${JSON.stringify({ ...result, errors }, null, 2)}\n`);
+  } else if (options.output === "tc") {
+    await writeStdout(formatRulesTc(result));
   } else {
-    await Deno.stdout.write(new TextEncoder().encode(formatRulesText(result)));
+    await writeStdout(formatRulesText(result));
   }
   return errors.length > 0 ? 1 : 0;
 }

@@ -85,3 +85,19 @@ Deno.test("cli: usage errors exit 2 with one line; --help and --version exit 0",
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^multi-networkpolicy-tc \d+\.\d+\.\d+\n$/);
 });
+
+Deno.test("render: -o tc prints the tc -batch program the agent would apply", async () => {
+  const result = await run("render", "-f", "examples/", "--node", "worker-1", "-o", "tc");
+  assert.equal(result.code, 0);
+  const lines = result.stdout.split("\n");
+  const headers = lines.filter((l) => /^# \S+\/\S+ net\d \(network /.test(l));
+  assert.equal(headers.length, 5);
+  assert.ok(lines.includes("# both directions open: no qdisc, no filters"));
+  const counts = headers.map((h) => Number(/: (\d+) filters$/.exec(h)![1]));
+  const filterLines = lines.filter((l) => l.startsWith("filter add dev REPRESENTOR "));
+  assert.equal(filterLines.length, counts.reduce((a, b) => a + b, 0));
+  assert.equal(lines.filter((l) => l === "qdisc add dev REPRESENTOR clsact").length, 4);
+  assert.ok(
+    filterLines.some((l) => / src_ip 10\.57\.1\.10\/32 ct_state \+trk action goto chain /.test(l)),
+  );
+});

@@ -54,6 +54,12 @@ Deno.test("round trip on the example cluster's representors", async () => {
     // The open interface (upf-1 net2) carries nothing at all.
     const open = rules.interfaces.find((i) => !i.ingress.isolated && !i.egress.isolated)!;
     assert.equal((await driver.read(topology.representors.get(open.pciAddress)!)).clsact, false);
+    // A pod that goes away: its representor is cleaned and its rules file removed.
+    const gone = rules.interfaces.find((i) => i.pod.name === "db-1")!;
+    const goneDevice = topology.representors.get(gone.pciAddress)!;
+    await actuator.clean(goneDevice, gone.pod.uid);
+    assert.equal((await driver.read(goneDevice)).clsact, false);
+    await assert.rejects(() => Deno.stat(`${rulesDir}/${gone.pod.uid}`), Deno.errors.NotFound);
     await Deno.remove(rulesDir, { recursive: true });
   });
 });
