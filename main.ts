@@ -5,6 +5,8 @@
 import denoConfig from "./deno.json" with { type: "json" };
 import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
 import { parseRenderFlags, RENDER_HELP, runRender } from "./src/cli/render.ts";
+import { runDaemon } from "./src/agent/daemon.ts";
+import { createSink } from "./src/agent/sink.ts";
 import { log } from "./src/log/klog.ts";
 
 /** The version printed by `--version`. */
@@ -46,10 +48,8 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   log.configure(options.klog);
-  log.error("the daemon mode is not available in this build; use `render`", {
-    version: VERSION,
-  });
-  return 1;
+  log.info("multi-networkpolicy-tc", { version: VERSION });
+  return await runDaemon(options, createSink(options));
 }
 
 if (import.meta.main) {

@@ -19,6 +19,12 @@ export interface AgentOptions {
   networkPlugins: string[];
   podRulesPath: string;
   tcDriver: TcDriverName;
+  /** `host:port` of the /healthz, /readyz and /metrics endpoints; empty: none. */
+  healthAddress: string;
+  /** Period of the full resync; 0: never. */
+  resyncPeriodMs: number;
+  /** Minimum time between two syncs. */
+  minSyncIntervalMs: number;
   logFlushFrequencyMs: number;
   klog: KlogOptions;
   help: boolean;
@@ -88,6 +94,29 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     defaultText: "cmdline",
     group: "agent",
     help: "TC driver to use, one of: cmdline, netlink.",
+  },
+  {
+    name: "health-address",
+    kind: "string",
+    defaultText: "0.0.0.0:9810",
+    group: "agent",
+    help: "host:port to serve /healthz, /readyz and /metrics (Prometheus) on. Empty: no endpoints.",
+  },
+  {
+    name: "resync-period",
+    kind: "duration",
+    defaultText: "5m",
+    group: "agent",
+    help:
+      "Period of the full resync: every local interface is rendered again and handed to TC, as a safety net. 0: never.",
+  },
+  {
+    name: "min-sync-interval",
+    kind: "duration",
+    defaultText: "1s",
+    group: "agent",
+    help:
+      "Minimum time between two syncs; changes arriving meanwhile are coalesced into the next one.",
   },
   {
     name: "v",
@@ -320,6 +349,10 @@ export function parseAgentFlags(args: string[]): AgentOptions {
   if (!(TC_DRIVERS as readonly string[]).includes(tcDriver)) {
     throw new UsageError(`invalid value "${tcDriver}" for --tc-driver: want cmdline or netlink`);
   }
+  const healthAddress = str("health-address");
+  if (healthAddress !== "" && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(healthAddress)) {
+    throw new UsageError(`invalid value "${healthAddress}" for --health-address: want host:port`);
+  }
   const vmodule = str("vmodule");
   try {
     parseVmodule(vmodule);
@@ -337,6 +370,9 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     networkPlugins,
     podRulesPath: str("pod-rules-path"),
     tcDriver: tcDriver as TcDriverName,
+    healthAddress,
+    resyncPeriodMs: parseGoDuration(str("resync-period")),
+    minSyncIntervalMs: parseGoDuration(str("min-sync-interval")),
     logFlushFrequencyMs: parseGoDuration(str("log-flush-frequency")),
     klog: {
       ...DEFAULT_KLOG_OPTIONS,

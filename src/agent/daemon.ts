@@ -1,0 +1,162 @@
+/**
+ * The daemon: connects to the API server, keeps the cluster view up to date,
+ * turns each relevant change into a re-render of the affected local
+ * interfaces, and hands the results to a {@link RulesSink}. Serves health and
+ * metrics, records Events, and on SIGTERM/SIGINT stops cleanly, leaving
+ * programmed rules in place.
+ */
+import type { AgentOptions } from "../cli/flags.ts";
+import type { Labels, MultiNetworkPolicy, Namespace } from "../cluster/types.ts";
+import { log } from "../log/klog.ts";
+import { type AffectedContext, affectedLocalPods } from "../watching/affected.ts";
+import { ClusterWatcher } from "../watching/informers.ts";
+import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
+import { ClusterStore } from "../watching/store.ts";
+import { EventRecorder } from "./events.ts";
+import { type HealthServer, startHealthServer } from "./health.ts";
+import { AgentMetrics } from "./metrics.ts";
+import type { RulesSink } from "./sink.ts";
+import { SyncLoop, type SyncReport } from "./syncloop.ts";
+import {
+  type BackoffPolicy,
+  type CoalescePolicy,
+  DEFAULT_BACKOFF,
+  DEFAULT_COALESCE,
+} from "./timing.ts";
+
+/** Knobs beyond the command line, for embedding and tests. */
+export interface DaemonHooks {
+  /** Called after every sync with what was handed to the sink. */
+  onSync?: (report: SyncReport) => void;
+  /** Overrides of the coalescing policy (`minIntervalMs` comes from the options). */
+  coalesce?: Partial<CoalescePolicy>;
+  /** Backoff for reconnecting watches and retrying failed interfaces. */
+  backoff?: BackoffPolicy;
+  /** The hostname when `--hostname-override` is empty (default: `Deno.hostname()`). */
+  hostname?: () => string;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  /** The node whose pods are enforced. */
+  readonly node: string;
+  readonly metrics: AgentMetrics;
+  /** The bound endpoint address, or null without endpoints. */
+  readonly healthAddress: string | null;
+  /** Null when ready (caches synced and the last sync succeeded), else why not. */
+  notReady(): string | null;
+  /** Stops watching and syncing; programmed rules stay in place. */
+  stop(): Promise<void>;
+}
+
+/** Starts the daemon; throws {@link KubeConfigError} when there is no API server configuration. */
+export function startDaemon(
+  options: AgentOptions,
+  sink: RulesSink,
+  hooks: DaemonHooks = {},
+): Daemon {
+  const node = options.hostnameOverride || (hooks.hostname ?? (() => Deno.hostname()))();
+  const kc = loadKubeConfig({ kubeconfig: options.kubeconfig, master: options.master });
+  const metrics = new AgentMetrics();
+  const backoff = hooks.backoff ?? DEFAULT_BACKOFF;
+  const store = new ClusterStore(() => metrics.errors.add(1, { kind: "object" }));
+  const events = new EventRecorder(kc, node, metrics);
+  const loop = new SyncLoop(
+    {
+      node,
+      networkPlugins: options.networkPlugins,
+      coalesce: {
+        ...DEFAULT_COALESCE,
+        minIntervalMs: options.minSyncIntervalMs,
+        ...hooks.coalesce,
+      },
+      resyncMs: options.resyncPeriodMs,
+      retry: backoff,
+    },
+    () => store.snapshot(),
+    sink,
+    metrics,
+    events,
+    hooks.onSync,
+  );
+  const context: AffectedContext = {
+    node,
+    get localPods() {
+      return store.podsOnNode(node);
+    },
+    get policies() {
+      return store.list<MultiNetworkPolicy>("MultiNetworkPolicy");
+    },
+    namespaceLabels: (name: string): Labels | null =>
+      store.get<Namespace>("Namespace", name)?.labels ?? null,
+  };
+  const watcher = new ClusterWatcher(kc, store, {
+    onChange(change) {
+      loop.markDirty(affectedLocalPods(change, context));
+    },
+    onSynced() {
+      log.info("caches synced: starting the first full sync", {
+        pods: store.count("Pod"),
+        localPods: store.podsOnNode(node).length,
+        namespaces: store.count("Namespace"),
+        networks: store.count("NetworkAttachmentDefinition"),
+        policies: store.count("MultiNetworkPolicy"),
+      });
+      loop.enable();
+    },
+  }, { backoff, metrics });
+  const abort = new AbortController();
+  let health: HealthServer | null = null;
+  const notReady = (): string | null => {
+    if (!watcher.synced) return "caches not synced";
+    if (loop.lastSyncOk === null) return "first sync pending";
+    if (!loop.lastSyncOk) return "last sync failed";
+    return null;
+  };
+  if (options.healthAddress !== "") {
+    health = startHealthServer(options.healthAddress, notReady, metrics);
+  }
+  log.info("starting", { node, networkPlugins: options.networkPlugins.join(",") });
+  events.started(`multi-networkpolicy-tc started on node ${node}`);
+  void watcher.start(abort.signal);
+  let stopping: Promise<void> | null = null;
+  return {
+    node,
+    metrics,
+    healthAddress: health?.address ?? null,
+    notReady,
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        await watcher.stop();
+        await loop.stop();
+        await events.flush();
+        await health?.shutdown();
+        log.info("stopped; programmed rules are left in place");
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Runs the daemon until SIGTERM or SIGINT; returns the exit status. */
+export async function runDaemon(options: AgentOptions, sink: RulesSink): Promise<number> {
+  let daemon: Daemon;
+  try {
+    daemon = startDaemon(options, sink);
+  } catch (error) {
+    if (error instanceof KubeConfigError) {
+      log.error(error.message);
+      return 1;
+    }
+    log.error("cannot start", { err: error instanceof Error ? error.message : String(error) });
+    return 1;
+  }
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  const received = await new Promise<Deno.Signal>((resolve) => {
+    for (const signal of signals) Deno.addSignalListener(signal, () => resolve(signal));
+  });
+  log.info("signal received: stopping", { signal: received });
+  await daemon.stop();
+  return 0;
+}

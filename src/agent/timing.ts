@@ -1,0 +1,64 @@
+/**
+ * The sync loop's timing policy, as pure functions: when the next sync may
+ * run after changes arrive (coalescing bursts, a minimum interval between
+ * syncs, a bound on how long a steady stream of events can delay one), and
+ * capped exponential backoff for retries and reconnects.
+ */
+
+/** How changes are coalesced into syncs. */
+export interface CoalescePolicy {
+  /** Quiet time after the last event before a sync starts (a burst becomes one sync). */
+  debounceMs: number;
+  /** Minimum time between the starts of two syncs. */
+  minIntervalMs: number;
+  /** The longest a pending change waits because events keep arriving. */
+  maxDelayMs: number;
+}
+
+/** Defaults for the daemon: 100 ms quiet time, 1 s between syncs, at most 2 s of delay. */
+export const DEFAULT_COALESCE: CoalescePolicy = {
+  debounceMs: 100,
+  minIntervalMs: 1000,
+  maxDelayMs: 2000,
+};
+
+/** What the loop knows when deciding (all times in ms on one clock). */
+export interface PendingState {
+  /** When the oldest pending change arrived; null when nothing is pending. */
+  firstChangeAt: number | null;
+  /** When the newest pending change arrived. */
+  lastChangeAt: number | null;
+  /** When the previous sync started; null before the first. */
+  lastSyncStartAt: number | null;
+  /** Earliest time a retry may run (after a failed sync); null when none is due. */
+  notBefore?: number | null;
+}
+
+/** The time the next sync should start, or null when nothing is pending. */
+export function nextSyncAt(state: PendingState, policy: CoalescePolicy): number | null {
+  if (state.firstChangeAt === null) return null;
+  const last = state.lastChangeAt ?? state.firstChangeAt;
+  const quiet = Math.min(last + policy.debounceMs, state.firstChangeAt + policy.maxDelayMs);
+  const spaced = state.lastSyncStartAt === null
+    ? -Infinity
+    : state.lastSyncStartAt + policy.minIntervalMs;
+  return Math.max(quiet, spaced, state.notBefore ?? -Infinity);
+}
+
+/** Capped exponential backoff. */
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+  /** Extra random share added to each delay (0.2: up to +20%), still capped at maxMs. */
+  jitter: number;
+}
+
+/** Defaults: 500 ms doubling up to 30 s, +20% jitter. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000, jitter: 0.2 };
+
+/** The delay before retry number `attempt` (1-based); `random` is in [0, 1). */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random = 0): number {
+  const exponent = Math.max(0, Math.min(attempt - 1, 30));
+  const base = Math.min(policy.maxMs, policy.initialMs * 2 ** exponent);
+  return Math.min(policy.maxMs, Math.round(base * (1 + policy.jitter * random)));
+}

@@ -1,0 +1,309 @@
+/**
+ * Keeps the store up to date with list + watch informers from
+ * @kubernetes/client-node for Pods (all namespaces), Namespaces,
+ * MultiNetworkPolicies and NetworkAttachmentDefinitions.
+ *
+ * client-node's informer resumes a dropped watch from its last
+ * resourceVersion and relists after 410 Gone by itself, but stops for good on
+ * any other error (API server unreachable, 403, ...): this module restarts it
+ * with capped backoff, logs connectivity once per state change, and counts
+ * restarts and relists.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { log } from "../log/klog.ts";
+import type { AgentMetrics } from "../agent/metrics.ts";
+import { backoffDelay, type BackoffPolicy } from "../agent/timing.ts";
+import type { Change, ClusterStore, WatchedKind } from "./store.ts";
+
+/** The API group of MultiNetworkPolicy and NetworkAttachmentDefinition. */
+export const CNI_GROUP = "k8s.cni.cncf.io";
+
+/** What the watcher tells its owner. */
+export interface WatcherHooks {
+  /** An object changed in a way the policy can see. */
+  onChange(change: Change): void;
+  /** Every cache has been filled once (called once). */
+  onSynced(): void;
+}
+
+/** Tuning for {@link ClusterWatcher}. */
+export interface WatcherOptions {
+  backoff: BackoffPolicy;
+  metrics: AgentMetrics;
+}
+
+type ListFn = () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+
+interface ResourceSpec {
+  kind: WatchedKind;
+  /** Short name for logs and metric labels. */
+  resource: string;
+  path: string;
+  list: ListFn;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof k8s.ApiException) {
+    return `HTTP ${error.code}: ${error.message.split("\n")[0]}`;
+  }
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}
+
+/** The MultiNetworkPolicy version to watch: v1beta2 when served (it carries endPort), else v1beta1. */
+export async function discoverPolicyVersion(kc: k8s.KubeConfig): Promise<string> {
+  const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
+  const group = groups.groups.find((g) => g.name === CNI_GROUP);
+  const versions = group?.versions.map((v) => v.version) ?? [];
+  if (versions.includes("v1beta2")) return "v1beta2";
+  if (!group) {
+    log.warning("API group not served (are the CRDs installed?); watching v1beta1", {
+      group: CNI_GROUP,
+    });
+  }
+  return "v1beta1";
+}
+
+function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[] {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const customList = (version: string, plural: string): ListFn => async () =>
+    (await custom.listClusterCustomObject({
+      group: CNI_GROUP,
+      version,
+      plural,
+    })) as k8s.KubernetesListObject<k8s.KubernetesObject>;
+  return [
+    {
+      kind: "Pod",
+      resource: "pods",
+      path: "/api/v1/pods",
+      list: () => core.listPodForAllNamespaces(),
+    },
+    {
+      kind: "Namespace",
+      resource: "namespaces",
+      path: "/api/v1/namespaces",
+      list: () => core.listNamespace(),
+    },
+    {
+      kind: "NetworkAttachmentDefinition",
+      resource: "network-attachment-definitions",
+      path: `/apis/${CNI_GROUP}/v1/network-attachment-definitions`,
+      list: customList("v1", "network-attachment-definitions"),
+    },
+    {
+      kind: "MultiNetworkPolicy",
+      resource: "multi-networkpolicies",
+      path: `/apis/${CNI_GROUP}/${policyVersion}/multi-networkpolicies`,
+      list: customList(policyVersion, "multi-networkpolicies"),
+    },
+  ];
+}
+
+/** One informer with restart-on-error. */
+class ResourceWatch {
+  /** client-node's informer (what `makeInformer` builds), typed to expose its position. */
+  readonly informer: k8s.ListWatch<k8s.KubernetesObject>;
+  synced = false;
+  connected = false;
+  #attempt = 0;
+  #errored = false;
+  #connects = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    readonly spec: ResourceSpec,
+    private readonly store: ClusterStore,
+    private readonly owner: ClusterWatcher,
+  ) {
+    this.informer = new k8s.ListWatch(spec.path, new k8s.Watch(kc), spec.list, false);
+    const guard =
+      (what: string, fn: (obj: k8s.KubernetesObject) => Change | null) =>
+      (obj: k8s.KubernetesObject) => {
+        try {
+          const change = fn(obj);
+          if (change) owner.changed(change);
+        } catch (error) {
+          log.error("failed to handle a watch event", {
+            resource: spec.resource,
+            event: what,
+            err: errorText(error),
+          });
+        }
+      };
+    this.informer.on("add", guard("add", (obj) => store.upsert(spec.kind, obj)));
+    this.informer.on("update", guard("update", (obj) => store.upsert(spec.kind, obj)));
+    this.informer.on("delete", guard("delete", (obj) => store.remove(spec.kind, obj)));
+    this.informer.on("error", (error) => this.#failed(error));
+    this.informer.on("connect", () => this.#connected());
+  }
+
+  start(): void {
+    void this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.informer.stop();
+  }
+
+  async #run(): Promise<void> {
+    if (this.#stopped) return;
+    this.#errored = false;
+    try {
+      await this.informer.start();
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    if (this.#errored || this.#stopped) return;
+    this.#attempt = 0;
+    this.connected = true;
+    if (!this.synced && this.informer.latestResourceVersion() !== "") {
+      this.synced = true;
+      log.v(2, "cache synced", {
+        resource: this.spec.resource,
+        objects: this.store.count(this.spec.kind),
+      });
+    }
+    this.owner.stateChanged(null);
+  }
+
+  #connected(): void {
+    if (++this.#connects === 1) return;
+    this.owner.metrics.watchRestarts.add(1, { resource: this.spec.resource });
+    if (this.informer.latestResourceVersion() === "") {
+      this.owner.metrics.relists.add(1, { resource: this.spec.resource });
+      log.info("watch position expired (410 Gone): relisting", { resource: this.spec.resource });
+    } else {
+      log.v(4, "watch resumed", {
+        resource: this.spec.resource,
+        resourceVersion: this.informer.latestResourceVersion(),
+      });
+    }
+  }
+
+  #failed(error: unknown): void {
+    if (this.#stopped) return;
+    this.#errored = true;
+    this.connected = false;
+    this.owner.metrics.errors.add(1, { kind: "watch" });
+    const delay = backoffDelay(++this.#attempt, this.owner.backoff, Math.random());
+    log.v(2, "watch failed; retrying", {
+      resource: this.spec.resource,
+      attempt: this.#attempt,
+      delayMs: delay,
+      err: errorText(error),
+    });
+    this.owner.stateChanged(errorText(error));
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#run(), delay);
+  }
+}
+
+/** Watches the four kinds into a store and reports changes. */
+export class ClusterWatcher {
+  readonly #watches: ResourceWatch[] = [];
+  #syncedReported = false;
+  #connected: boolean | null = null;
+  #stopped = false;
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly store: ClusterStore,
+    private readonly hooks: WatcherHooks,
+    private readonly options: WatcherOptions,
+  ) {}
+
+  /** The metrics the watches report into. */
+  get metrics(): AgentMetrics {
+    return this.options.metrics;
+  }
+
+  /** The reconnect backoff. */
+  get backoff(): BackoffPolicy {
+    return this.options.backoff;
+  }
+
+  /** Whether every cache has been filled at least once. */
+  get synced(): boolean {
+    return this.#watches.length > 0 && this.#watches.every((w) => w.synced);
+  }
+
+  /** Whether every watch is currently connected. */
+  get connected(): boolean {
+    return this.#connected === true;
+  }
+
+  /**
+   * Finds the policy version to watch (retrying with backoff until the API server answers or
+   * `signal` aborts) and starts the informers; returns once they are started, not synced.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    let policyVersion = "";
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        policyVersion = await discoverPolicyVersion(this.kc);
+        break;
+      } catch (error) {
+        this.stateChanged(errorText(error));
+        const delay = backoffDelay(attempt, this.options.backoff, Math.random());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+      }
+    }
+    if (signal.aborted || this.#stopped) return;
+    log.info("watching the API server", {
+      server: this.kc.getCurrentCluster()?.server ?? "",
+      multiNetworkPolicyVersion: policyVersion,
+    });
+    for (const spec of resourceSpecs(this.kc, policyVersion)) {
+      const watch = new ResourceWatch(this.kc, spec, this.store, this);
+      this.#watches.push(watch);
+      watch.start();
+    }
+  }
+
+  /** Stops every informer. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#watches.map((w) => w.stop()));
+  }
+
+  /** @internal Called by a watch with a change from the store. */
+  changed(change: Change): void {
+    if (this.#syncedReported) this.hooks.onChange(change);
+  }
+
+  /** @internal Called by a watch when it connects (error null) or fails. */
+  stateChanged(error: string | null): void {
+    const connected = error === null && this.#watches.length > 0 &&
+      this.#watches.every((w) => w.connected);
+    this.options.metrics.apiServerUp.set(connected ? 1 : 0);
+    if (error !== null && this.#connected !== false) {
+      log.warning("API server unreachable or refusing: keeping the last applied rules, retrying", {
+        err: error,
+      });
+      this.#connected = false;
+    } else if (connected && this.#connected !== true) {
+      if (this.#connected === false) log.info("API server connection restored");
+      this.#connected = true;
+    }
+    if (!this.#syncedReported && this.synced) {
+      this.#syncedReported = true;
+      this.hooks.onSynced();
+    }
+  }
+}

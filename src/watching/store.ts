@@ -1,0 +1,232 @@
+/**
+ * The agent's view of the cluster: raw API objects from the informers, parsed
+ * with the existing parse functions into the typed model, kept by key, and
+ * turned into a {@link ClusterState} snapshot for the policy engine. Every
+ * update returns what changed (old and new parsed value) or null when nothing
+ * the policy can see changed. Bad objects never throw: their problems are
+ * logged once per object version.
+ */
+import {
+  parseMultiNetworkPolicy,
+  parseNamespace,
+  parseNetworkAttachmentDefinition,
+  parsePod,
+} from "../cluster/parse.ts";
+import {
+  type ClusterState,
+  formatObjectError,
+  type MultiNetworkPolicy,
+  type Namespace,
+  type NetworkAttachmentDefinition,
+  type ObjectError,
+  type Pod,
+} from "../cluster/types.ts";
+import { log } from "../log/klog.ts";
+
+/** The kinds the agent watches. */
+export type WatchedKind =
+  | "Pod"
+  | "Namespace"
+  | "NetworkAttachmentDefinition"
+  | "MultiNetworkPolicy";
+
+/** Every watched kind, in a stable order. */
+export const WATCHED_KINDS: readonly WatchedKind[] = [
+  "Pod",
+  "Namespace",
+  "NetworkAttachmentDefinition",
+  "MultiNetworkPolicy",
+];
+
+/** A change to one object, as parsed values (null: absent before / after). */
+export type Change =
+  | { kind: "Pod"; old: Pod | null; new: Pod | null }
+  | { kind: "Namespace"; old: Namespace | null; new: Namespace | null }
+  | {
+    kind: "NetworkAttachmentDefinition";
+    old: NetworkAttachmentDefinition | null;
+    new: NetworkAttachmentDefinition | null;
+  }
+  | { kind: "MultiNetworkPolicy"; old: MultiNetworkPolicy | null; new: MultiNetworkPolicy | null };
+
+type Parsed = Pod | Namespace | NetworkAttachmentDefinition | MultiNetworkPolicy;
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `namespace/name` (or `name` for cluster-scoped objects) of a raw object; null when unreadable. */
+export function rawKey(raw: unknown): string | null {
+  if (!isObject(raw) || !isObject(raw.metadata)) return null;
+  const { namespace, name } = raw.metadata;
+  if (typeof name !== "string" || name === "") return null;
+  return typeof namespace === "string" && namespace !== "" ? `${namespace}/${name}` : name;
+}
+
+function parse(
+  kind: WatchedKind,
+  raw: JsonObject,
+): { value: Parsed | null; errors: ObjectError[] } {
+  switch (kind) {
+    case "Pod":
+      return parsePod(raw);
+    case "Namespace":
+      return parseNamespace(raw);
+    case "NetworkAttachmentDefinition":
+      return parseNetworkAttachmentDefinition(raw);
+    case "MultiNetworkPolicy":
+      return parseMultiNetworkPolicy(raw);
+  }
+}
+
+function keyOf(kind: WatchedKind, value: Parsed): string {
+  return kind === "Namespace" ? value.name : `${(value as Pod).namespace}/${value.name}`;
+}
+
+/** Called for each object problem that is logged (once per object version). */
+export type ObjectErrorListener = (kind: WatchedKind, key: string, errors: ObjectError[]) => void;
+
+/** Parsed objects by kind and key, with change detection and a cached snapshot. */
+export class ClusterStore {
+  readonly #objects = new Map<WatchedKind, Map<string, { value: Parsed; text: string }>>(
+    WATCHED_KINDS.map((kind) => [kind, new Map()]),
+  );
+  /** Per object, the resourceVersion whose problems were last logged. */
+  readonly #reported = new Map<string, string>();
+  /** Pods by node name, then key. */
+  readonly #podsByNode = new Map<string, Map<string, Pod>>();
+  /** Per kind, the values as an array; dropped when that kind changes. */
+  readonly #lists = new Map<WatchedKind, Parsed[]>();
+  #snapshot: ClusterState | null = null;
+  #version = 0;
+
+  constructor(private readonly onObjectErrors: ObjectErrorListener = () => {}) {}
+
+  /** Increases with every change; lets callers tell whether the snapshot moved. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Adds or replaces an object from the API; returns the change, or null when none is visible. */
+  upsert(kind: WatchedKind, raw: unknown): Change | null {
+    const key = rawKey(raw);
+    if (!isObject(raw) || key === null) {
+      this.#report(kind, "(unnamed)", "", [{
+        object: `${kind} (unnamed)`,
+        field: "metadata.name",
+        message: "missing: object ignored",
+      }]);
+      return null;
+    }
+    let parsed: { value: Parsed | null; errors: ObjectError[] };
+    try {
+      parsed = parse(kind, raw);
+    } catch (error) {
+      parsed = {
+        value: null,
+        errors: [{ object: `${kind} ${key}`, field: "(object)", message: String(error) }],
+      };
+    }
+    const metadata = raw.metadata as JsonObject;
+    const rv = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
+    if (parsed.errors.length > 0) this.#report(kind, key, rv, parsed.errors);
+    else this.#reported.delete(`${kind} ${key}`);
+    if (parsed.value === null) return this.#delete(kind, key);
+    return this.#set(kind, parsed.value);
+  }
+
+  /** Removes an object deleted in the API; returns the change, or null if it was unknown. */
+  remove(kind: WatchedKind, raw: unknown): Change | null {
+    const key = rawKey(raw);
+    if (key === null) return null;
+    this.#reported.delete(`${kind} ${key}`);
+    return this.#delete(kind, key);
+  }
+
+  #delete(kind: WatchedKind, key: string): Change | null {
+    const map = this.#objects.get(kind)!;
+    const old = map.get(key);
+    if (!old) return null;
+    map.delete(key);
+    if (kind === "Pod") this.#indexPod(key, old.value as Pod, null);
+    this.#changed(kind);
+    return { kind, old: old.value, new: null } as Change;
+  }
+
+  /** The current state, for the policy engine; the same object until the next change. */
+  snapshot(): ClusterState {
+    this.#snapshot ??= {
+      pods: this.list<Pod>("Pod"),
+      namespaces: this.list<Namespace>("Namespace"),
+      networks: this.list<NetworkAttachmentDefinition>("NetworkAttachmentDefinition"),
+      policies: this.list<MultiNetworkPolicy>("MultiNetworkPolicy"),
+    };
+    return this.#snapshot;
+  }
+
+  /** Every known object of a kind (cached until that kind changes). */
+  list<T extends Parsed>(kind: WatchedKind): T[] {
+    let values = this.#lists.get(kind);
+    if (!values) {
+      values = [...this.#objects.get(kind)!.values()].map((entry) => entry.value);
+      this.#lists.set(kind, values);
+    }
+    return values as T[];
+  }
+
+  /** One object by key (`namespace/name`, or `name` for namespaces). */
+  get<T extends Parsed>(kind: WatchedKind, key: string): T | undefined {
+    return this.#objects.get(kind)!.get(key)?.value as T | undefined;
+  }
+
+  /** The pods whose `spec.nodeName` is `node`. */
+  podsOnNode(node: string): Pod[] {
+    return [...(this.#podsByNode.get(node)?.values() ?? [])];
+  }
+
+  /** How many objects of a kind are known. */
+  count(kind: WatchedKind): number {
+    return this.#objects.get(kind)!.size;
+  }
+
+  #set(kind: WatchedKind, value: Parsed): Change | null {
+    const map = this.#objects.get(kind)!;
+    const key = keyOf(kind, value);
+    const text = JSON.stringify(value);
+    const old = map.get(key);
+    if (old && old.text === text) return null;
+    map.set(key, { value, text });
+    if (kind === "Pod") this.#indexPod(key, (old?.value as Pod | undefined) ?? null, value as Pod);
+    this.#changed(kind);
+    return { kind, old: old?.value ?? null, new: value } as Change;
+  }
+
+  #changed(kind: WatchedKind): void {
+    this.#lists.delete(kind);
+    this.#snapshot = null;
+    this.#version++;
+  }
+
+  #indexPod(key: string, old: Pod | null, now: Pod | null): void {
+    if (old) {
+      const byKey = this.#podsByNode.get(old.nodeName);
+      byKey?.delete(key);
+      if (byKey?.size === 0) this.#podsByNode.delete(old.nodeName);
+    }
+    if (now) {
+      let byKey = this.#podsByNode.get(now.nodeName);
+      if (!byKey) this.#podsByNode.set(now.nodeName, byKey = new Map());
+      byKey.set(key, now);
+    }
+  }
+
+  #report(kind: WatchedKind, key: string, rv: string, errors: ObjectError[]): void {
+    const id = `${kind} ${key}`;
+    if (rv !== "" && this.#reported.get(id) === rv) return;
+    this.#reported.set(id, rv);
+    for (const error of errors) log.warning(formatObjectError(error));
+    this.onObjectErrors(kind, key, errors);
+  }
+}
