@@ -78,9 +78,11 @@ export class Actuator {
       }
     }
     // What we applied last is what the kernel has (apply failures drop it), so a
-    // change costs one driver call; the first sync of a device, and `verify`,
-    // read the kernel instead.
-    const current = last && !options.verify
+    // change costs one driver call. The first sync of a device, `verify`, and
+    // every removal read the kernel: removing the qdisc must not take filters
+    // that are not ours with it.
+    const removing = !desiredAt(1).enabled;
+    const current = last && !options.verify && !removing
       ? { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters }
       : await this.driver.read(device);
     const plan = planUpdate(current, desiredAt);

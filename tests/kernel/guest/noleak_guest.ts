@@ -24,8 +24,7 @@ Deno.test("no leak across 100 policy changes under a stream of new connections",
   const allowB = rulesAllowing(["b", "d"]);
   const allowC = rulesAllowing(["c", "d"]);
   await withTopology(objectsOf(streamManifests()), async (topology) => {
-    const netnsOf = (name: string) =>
-      topology.interfaces.find((i) => i.pod.name === name)!.netns;
+    const netnsOf = (name: string) => topology.interfaces.find((i) => i.pod.name === name)!.netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
     const device = topology.representors.get(allowB.pciAddress)!;
     const actuator = new Actuator(new CmdlineDriver(), { zoneFor: () => Promise.resolve(7) });
@@ -71,7 +70,9 @@ Deno.test("no leak across 100 policy changes under a stream of new connections",
       }
       const okToFlipping = attempts.filter((a) => a.target !== ADDRESS.d && a.ok).length;
       console.log(
-        `no-leak: ${CHANGES} changes in ${changeSeconds.toFixed(1)} s; ${attempts.length} attempts; ` +
+        `no-leak: ${CHANGES} changes in ${
+          changeSeconds.toFixed(1)
+        } s; ${attempts.length} attempts; ` +
           `${mustDeny} to destinations denied throughout, ${leaks} of them got through; ` +
           `${steadyAllowed} to the always-allowed destination, ${drops} of them failed; ` +
           `${okToFlipping} succeeded to the alternating destinations`,

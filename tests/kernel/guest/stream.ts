@@ -20,7 +20,14 @@ const PROBER = new URL("./prober.ts", import.meta.url).pathname;
 export function startPongServers(netns: string[], port: number): Deno.ChildProcess[] {
   return netns.map((ns) =>
     new Deno.Command("ip", {
-      args: ["netns", "exec", ns, "socat", `TCP4-LISTEN:${port},fork,reuseaddr`, "SYSTEM:echo pong"],
+      args: [
+        "netns",
+        "exec",
+        ns,
+        "socat",
+        `TCP4-LISTEN:${port},fork,reuseaddr`,
+        "SYSTEM:echo pong",
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -51,8 +58,18 @@ export async function startStream(
   await Deno.remove(stopFile);
   const child = new Deno.Command("ip", {
     args: [
-      "netns", "exec", netns, Deno.execPath(), "run", "-A", "--no-check", PROBER,
-      stopFile, String(timeoutMs), String(port), ...targets,
+      "netns",
+      "exec",
+      netns,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--no-check",
+      PROBER,
+      stopFile,
+      String(timeoutMs),
+      String(port),
+      ...targets,
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -93,7 +110,10 @@ export function possiblyAllowed(
   for (const change of changes) {
     // State `allowed` holds on [since, change.started]; during the apply both may hold.
     if (since <= t1 && change.started >= t0 && allowed.has(target)) return true;
-    if (change.started <= t1 && change.settled >= t0 && (allowed.has(target) || change.allowed.has(target))) {
+    if (
+      change.started <= t1 && change.settled >= t0 &&
+      (allowed.has(target) || change.allowed.has(target))
+    ) {
       return true;
     }
     allowed = change.allowed;

@@ -33,6 +33,7 @@ const PREFIX = "mnp";
 
 /** Creates the bridges, namespaces and veth pairs for the scenario's pods. */
 export async function buildTopology(objects: ParsedObject[]): Promise<Topology> {
+  await removeLeftovers();
   const topology: Topology = {
     interfaces: [],
     representors: new Map(),
@@ -123,8 +124,30 @@ export async function ensureHost(topology: Topology, network: string, address: s
   return netns;
 }
 
-/** Removes everything the topology created. */
+/** Removes everything the topology created, including processes left in its namespaces. */
 export async function destroyTopology(topology: Topology): Promise<void> {
+  for (const netns of topology.netns) {
+    const pids = (await tryRun(["ip", "netns", "pids", netns])).stdout.split(/\s+/).filter(Boolean);
+    if (pids.length > 0) await tryRun(["kill", "-9", ...pids]);
+  }
+  for (const iface of topology.interfaces) await tryRun(["ip", "link", "del", iface.representor]);
   for (const netns of topology.netns) await tryRun(["ip", "netns", "del", netns]);
   for (const bridge of topology.bridges.values()) await tryRun(["ip", "link", "del", bridge]);
+}
+
+/** Removes whatever an interrupted earlier run left behind (namespaces and links named mnp*). */
+export async function removeLeftovers(): Promise<void> {
+  const namespaces = (await tryRun(["ip", "netns", "list"])).stdout.split("\n")
+    .map((line) => line.split(" ")[0]).filter((name) => name.startsWith(`${PREFIX}-`));
+  const links = (await tryRun(["ip", "-o", "link", "show"])).stdout.split("\n")
+    .map((line) => line.split(": ")[1]?.split("@")[0] ?? "").filter((name) =>
+      name.startsWith(PREFIX)
+    );
+  await destroyTopology({
+    interfaces: [],
+    representors: new Map(),
+    bridges: new Map(links.map((name) => [name, name])),
+    netns: namespaces,
+    hosts: new Map(),
+  });
 }
