@@ -5,8 +5,12 @@
  * interfaces that are gone; the sink answers per interface.
  */
 import type { AgentOptions } from "../cli/flags.ts";
+import { CmdlineDriver } from "../drivers/cmdline.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
+import { RepresentorResolver } from "../sriov/representor.ts";
+import { Actuator } from "../tc/actuator.ts";
+import { TcSink } from "./tc_sink.ts";
 
 /** One interface to bring to its rules. */
 export interface RulesChange {
@@ -36,21 +40,18 @@ export interface RulesSink {
 }
 
 /**
- * The sink the daemon uses. For now it only logs what it would apply (at -v=2)
- * and reports success; the TC actuator will be wired in here.
+ * The sink the daemon uses: the TC actuator with the `--tc-driver` driver
+ * (flag parsing admits only those this build has), on representors found
+ * in sysfs.
  */
-export function createSink(_options: AgentOptions): RulesSink {
-  return {
-    apply(changes) {
-      for (const change of changes) {
-        log.v(2, "would apply rules", {
-          interface: change.key,
-          removed: change.rules === null,
-          ingressIsolated: change.rules?.ingress.isolated ?? false,
-          egressIsolated: change.rules?.egress.isolated ?? false,
-        });
-      }
-      return Promise.resolve(changes.map((change) => ({ key: change.key })));
-    },
-  };
+export function createSink(options: AgentOptions): RulesSink {
+  const actuator = new Actuator(new CmdlineDriver(), {
+    podRulesPath: options.podRulesPath || undefined,
+  });
+  log.info("TC enforcement ready", {
+    driver: options.tcDriver,
+    sysfsRoot: options.sysfsRoot,
+    podRulesPath: options.podRulesPath,
+  });
+  return new TcSink(actuator, new RepresentorResolver(options.sysfsRoot));
 }

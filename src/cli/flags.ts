@@ -19,6 +19,8 @@ export interface AgentOptions {
   networkPlugins: string[];
   podRulesPath: string;
   tcDriver: TcDriverName;
+  /** Root of sysfs for representor discovery (hidden flag, for tests). */
+  sysfsRoot: string;
   /** `host:port` of the /healthz, /readyz and /metrics endpoints; empty: none. */
   healthAddress: string;
   /** Period of the full resync; 0: never. */
@@ -93,8 +95,18 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     kind: "string",
     defaultText: "cmdline",
     group: "agent",
-    help: "TC driver to use, one of: cmdline, netlink.",
+    help:
+      "TC driver to use, one of: cmdline, netlink (netlink is not available in this build: the agent refuses it).",
   },
+  {
+    name: "sysfs-root",
+    kind: "string",
+    defaultText: "/sys",
+    group: "agent",
+    hidden: true,
+    help: "Root of the sysfs tree used to find VF representors (tests point it at a fake tree).",
+  },
+
   {
     name: "health-address",
     kind: "string",
@@ -349,6 +361,9 @@ export function parseAgentFlags(args: string[]): AgentOptions {
   if (!(TC_DRIVERS as readonly string[]).includes(tcDriver)) {
     throw new UsageError(`invalid value "${tcDriver}" for --tc-driver: want cmdline or netlink`);
   }
+  if (tcDriver === "netlink") {
+    throw new UsageError("--tc-driver netlink is not available in this build; use cmdline");
+  }
   const healthAddress = str("health-address");
   if (healthAddress !== "" && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(healthAddress)) {
     throw new UsageError(`invalid value "${healthAddress}" for --health-address: want host:port`);
@@ -370,6 +385,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     networkPlugins,
     podRulesPath: str("pod-rules-path"),
     tcDriver: tcDriver as TcDriverName,
+    sysfsRoot: str("sysfs-root"),
     healthAddress,
     resyncPeriodMs: parseGoDuration(str("resync-period")),
     minSyncIntervalMs: parseGoDuration(str("min-sync-interval")),

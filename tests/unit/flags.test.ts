@@ -27,7 +27,7 @@ Deno.test("flags: --flag value, --flag=value, -v N, -v=N and Go single-dash long
     "--network-plugins=accelerated-bridge,sriov",
     "--network-plugins",
     "macvlan",
-    "--tc-driver=netlink",
+    "--tc-driver=cmdline",
     "-logtostderr=false",
     "--log_file=/var/log/mnp.log",
     "--log-flush-frequency=1m30s",
@@ -38,7 +38,7 @@ Deno.test("flags: --flag value, --flag=value, -v N, -v=N and Go single-dash long
   assert.equal(options.klog.v, 4);
   assert.equal(options.hostnameOverride, "worker-7");
   assert.deepEqual(options.networkPlugins, ["accelerated-bridge", "sriov", "macvlan"]);
-  assert.equal(options.tcDriver, "netlink");
+  assert.equal(options.tcDriver, "cmdline");
   assert.equal(options.klog.logtostderr, false);
   assert.equal(options.klog.logFile, "/var/log/mnp.log");
   assert.equal(options.logFlushFrequencyMs, 90_000);
@@ -50,6 +50,7 @@ Deno.test("flags: unknown flags and bad values are usage errors with one-line re
   const cases: [string[], RegExp][] = [
     [["--kubeconfg=x"], /unknown flag: --kubeconfg/],
     [["--tc-driver=tcx"], /invalid value "tcx" for --tc-driver/],
+    [["--tc-driver", "netlink"], /--tc-driver netlink is not available in this build; use cmdline/],
     [["-v=high"], /invalid value "high" for --v/],
     [["--logtostderr=maybe"], /invalid boolean value "maybe" for --logtostderr/],
     [["--log-flush-frequency=5 s"], /invalid duration/],

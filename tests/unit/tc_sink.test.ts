@@ -1,0 +1,113 @@
+/** The production sink: representor lookup + actuator, with a recording driver. */
+import assert from "node:assert/strict";
+import { TcSink } from "../../src/agent/tc_sink.ts";
+import { DeviceMissing, type TcDriver } from "../../src/drivers/driver.ts";
+import type { InterfaceRules } from "../../src/policy/model.ts";
+import { Actuator } from "../../src/tc/actuator.ts";
+import type { TcCommand, TcFilter, TcState } from "../../src/tc/model.ts";
+import { interfaceKey } from "../../src/policy/model.ts";
+import { iface, mnp, nad, ns, pod, render } from "../support/cluster.ts";
+
+/** Keeps per-device state like the kernel would; devices can vanish. */
+class FakeKernel implements TcDriver {
+  readonly name = "fake";
+  readonly stats = { calls: 0 };
+  readonly present = new Set<string>();
+  readonly programmed = new Map<string, TcFilter[]>();
+  read(device: string): Promise<TcState> {
+    this.stats.calls++;
+    if (!this.present.has(device)) {
+      return Promise.reject(new DeviceMissing(device, "device not found"));
+    }
+    const filters = this.programmed.get(device);
+    return Promise.resolve({
+      device,
+      clsact: !!filters,
+      foreignQdiscs: [],
+      filters: filters ?? [],
+    });
+  }
+  apply(device: string, commands: TcCommand[]): Promise<void> {
+    this.stats.calls++;
+    if (!this.present.has(device)) {
+      return Promise.reject(new DeviceMissing(device, "device not found"));
+    }
+    if (commands.some((c) => c.op === "qdisc-del")) this.programmed.delete(device);
+    else {
+      this.programmed.set(
+        device,
+        commands.flatMap((c) => (c.op === "filter-add" ? [c.filter] : [])),
+      );
+    }
+    return Promise.resolve();
+  }
+}
+
+function setup() {
+  const kernel = new FakeKernel();
+  const map = new Map<string, string>();
+  const lookup = {
+    resolve: (pci: string) => {
+      const device = map.get(pci);
+      return device ? Promise.resolve(device) : Promise.reject(new Error(`${pci}: no representor`));
+    },
+  };
+  const sink = new TcSink(new Actuator(kernel, { zoneFor: () => Promise.resolve(3) }), lookup);
+  return { kernel, map, sink };
+}
+
+function webRules(): InterfaceRules {
+  return iface(
+    render([
+      ns("app"),
+      nad("app", "data"),
+      pod("app", "web", { nets: { "app/data": "10.0.0.1" } }),
+      mnp("app", "deny", "data", { policyTypes: ["Ingress"] }),
+    ]),
+    "app/web",
+    "app/data",
+  );
+}
+
+Deno.test("sink: programs the representor of the VF, then cleans it when the interface goes", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  map.set(rules.pciAddress, "rep7");
+  kernel.present.add("rep7");
+  const key = interfaceKey(rules);
+  const [applied] = await sink.apply([{ key, rules }]);
+  assert.equal(applied.error, undefined);
+  assert.ok(applied.filters! > 50);
+  assert.equal(kernel.programmed.get("rep7")!.length, applied.filters);
+  assert.deepEqual([...sink.devices()], ["rep7"]);
+  const [removed] = await sink.apply([{ key, rules: null, previous: rules }]);
+  assert.equal(removed.error, undefined);
+  assert.equal(kernel.programmed.has("rep7"), false);
+  assert.deepEqual([...sink.devices()], []);
+});
+
+Deno.test("sink: a missing representor is an error for that interface only", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  const other = { ...rules, pciAddress: "0000:5e:00.3", interfaceName: "net2" };
+  map.set(other.pciAddress, "rep9");
+  kernel.present.add("rep9");
+  const results = await sink.apply([
+    { key: "a", rules },
+    { key: "b", rules: other },
+  ]);
+  assert.match(results[0].error!, /no representor/);
+  assert.equal(results[1].error, undefined);
+});
+
+Deno.test("sink: a representor that disappeared needs no cleaning and is no error", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  map.set(rules.pciAddress, "rep7");
+  kernel.present.add("rep7");
+  await sink.apply([{ key: "k", rules }]);
+  kernel.present.delete("rep7");
+  map.delete(rules.pciAddress);
+  const [removed] = await sink.apply([{ key: "k", rules: null, previous: rules }]);
+  assert.equal(removed.error, undefined);
+});
