@@ -52,7 +52,8 @@ export function syntheticCluster(size: SyntheticSize): ClusterState {
       namespace: `ns-${i % nsCount}`,
       name: `pod-${i}`,
       labels: {
-        app: APPS[i % APPS.length],
+        // Independent of the namespace (i % nsCount), so every namespace runs every app.
+        app: APPS[Math.floor(i / nsCount) % APPS.length],
         shard: `s${i % 7}`,
         ...(i % 3 ? { canary: "no" } : {}),
       },
@@ -76,8 +77,9 @@ export function syntheticCluster(size: SyntheticSize): ClusterState {
   const policies: MultiNetworkPolicy[] = [];
   for (let p = 0; p < size.policies; p++) {
     const namespace = `ns-${p % nsCount}`;
-    const app = APPS[p % APPS.length];
-    const peerApp = APPS[(p + 3) % APPS.length];
+    // Independent of the namespace (p % nsCount): policies spread over (namespace, app).
+    const app = APPS[Math.floor(p / nsCount) % APPS.length];
+    const peerApp = APPS[(Math.floor(p / nsCount) + 3) % APPS.length];
     const rules: PolicyRule[] = [
       {
         peers: [{

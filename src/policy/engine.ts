@@ -28,7 +28,7 @@ import {
   union,
 } from "../net/ip.ts";
 import { ALL_PORTS, type DirectionRules, type InterfaceRules, type NodeRules } from "./model.ts";
-import { type Grant, normaliseGrants } from "./normalise.ts";
+import { type Grant, normaliseGrants, UnionMemo } from "./normalise.ts";
 import { selectorMatches } from "./selectors.ts";
 
 /** What the engine needs besides cluster state. */
@@ -90,6 +90,7 @@ class ClusterIndex {
   readonly grantCache = new Map<string, Grant[]>();
   readonly directionCache = new Map<string, DirectionRules>();
   readonly namespaceCache = new Map<string, string[]>();
+  readonly unions = new UnionMemo();
 
   constructor(state: ClusterState) {
     for (const ns of state.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
@@ -309,7 +310,11 @@ function directionRules(
       grants.push(...ruleGrants(index, policy, direction, i, rule, network, target));
     });
   }
-  const result: DirectionRules = { isolated: true, policies: ids, allow: normaliseGrants(grants) };
+  const result: DirectionRules = {
+    isolated: true,
+    policies: ids,
+    allow: normaliseGrants(grants, index.unions),
+  };
   index.directionCache.set(key, result);
   return result;
 }

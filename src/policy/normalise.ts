@@ -32,8 +32,40 @@ function rangesKey(ranges: PortRange[]): string {
   return ranges.map((r) => `${r.first}-${r.last}`).join(",");
 }
 
+/**
+ * Remembers unions of address sets by the identity of their inputs, for one
+ * render: interfaces whose policies share rules union the same sets again.
+ * Sets are never mutated, so identity is enough.
+ */
+export class UnionMemo {
+  #ids = new WeakMap<AddressSet, number>();
+  #next = 0;
+  #unions = new Map<string, AddressSet>();
+
+  #id(set: AddressSet): number {
+    let id = this.#ids.get(set);
+    if (id === undefined) {
+      id = this.#next++;
+      this.#ids.set(set, id);
+    }
+    return id;
+  }
+
+  /** The union of `sets`, computed once per distinct input. */
+  union(sets: AddressSet[]): AddressSet {
+    if (sets.length === 1) return sets[0];
+    const key = sets.map((set) => this.#id(set)).sort((a, b) => a - b).join(",");
+    let result = this.#unions.get(key);
+    if (!result) {
+      result = union(...sets);
+      this.#unions.set(key, result);
+    }
+    return result;
+  }
+}
+
 /** Turns grants into the canonical allow list. */
-export function normaliseGrants(grants: Grant[]): AllowEntry[] {
+export function normaliseGrants(grants: Grant[], memo = new UnionMemo()): AllowEntry[] {
   const anyAddresses = union(...grants.filter((g) => g.protocol === "any").map((g) => g.addresses));
   const byPorts = new Map<
     string,
@@ -57,7 +89,7 @@ export function normaliseGrants(grants: Grant[]): AllowEntry[] {
     { protocol: Grant["protocol"]; ports: PortRange[]; addresses: AddressSet }[]
   >();
   for (const group of byPorts.values()) {
-    const addresses = union(...group.sets);
+    const addresses = memo.union(group.sets);
     const key = `${group.protocol}|${roughSetKey(addresses)}`;
     const bucket = byAddresses.get(key) ?? [];
     const existing = bucket.find((other) => setsEqual(other.addresses, addresses));
