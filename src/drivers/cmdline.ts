@@ -13,6 +13,7 @@ import {
   filterDeleteCommand,
 } from "../tc/serialize.ts";
 import { DeviceMissing, type DriverStats, type TcDriver, TcError } from "./driver.ts";
+import { runProcess } from "./process.ts";
 
 /** Renders commands as `tc -batch` text (one command per line). */
 export function batchText(device: string, commands: TcCommand[]): string {
@@ -35,8 +36,6 @@ export function batchText(device: string, commands: TcCommand[]): string {
   return lines.length > 0 ? `${lines.join("\n")}\n` : "";
 }
 
-const decoder = new TextDecoder();
-
 /** Drives the `tc` binary. */
 export class CmdlineDriver implements TcDriver {
   readonly name = "cmdline";
@@ -46,20 +45,9 @@ export class CmdlineDriver implements TcDriver {
 
   async #tc(device: string, args: string[], stdin?: string): Promise<string> {
     this.stats.calls++;
-    const child = new Deno.Command(this.tcPath, {
-      args,
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(stdin));
-      await writer.close();
-    }
-    const result = await child.output();
-    const stderr = decoder.decode(result.stderr).trim();
-    if (!result.success) {
+    const result = await runProcess(this.tcPath, args, stdin);
+    const stderr = result.stderr.trim();
+    if (result.code !== 0) {
       if (/Cannot find device|No such device/.test(stderr)) {
         throw new DeviceMissing(device, "device not found");
       }
@@ -68,7 +56,7 @@ export class CmdlineDriver implements TcDriver {
         `tc ${args.slice(0, 3).join(" ")} failed: ${stderr.split("\n").join("; ")}`,
       );
     }
-    return decoder.decode(result.stdout);
+    return result.stdout;
   }
 
   async read(device: string): Promise<TcState> {
@@ -115,9 +103,4 @@ export class CmdlineDriver implements TcDriver {
     if (commands.length === 0) return;
     await this.#tc(device, ["-batch", "-"], batchText(device, commands));
   }
-}
-
-/** Describes a filter for error messages. */
-export function describeFilter(filter: TcFilter): string {
-  return `${filter.hook} chain ${filter.chain} prio ${filter.prio} handle ${filter.handle}`;
 }

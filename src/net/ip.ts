@@ -131,16 +131,6 @@ export function formatCidr(cidr: Cidr): string {
   return `${formatIp(cidr.family, cidr.base)}/${cidr.prefix}`;
 }
 
-/** The host prefix (/32 or /128) of one address. */
-export function hostCidr(family: Family, value: bigint): Cidr {
-  return { family, base: value, prefix: BITS[family] };
-}
-
-/** The empty address set. */
-export function emptySet(): AddressSet {
-  return { v4: [], v6: [] };
-}
-
 const V4_MAX = 2 ** 32 - 1;
 const V6_MAX = (1n << 128n) - 1n;
 
@@ -368,11 +358,4 @@ export function setsEqual(a: AddressSet, b: AddressSet): boolean {
   const same = <T extends number | bigint>(x: Interval<T>[], y: Interval<T>[]) =>
     x.length === y.length && x.every((iv, i) => iv[0] === y[i][0] && iv[1] === y[i][1]);
   return same(a.v4, b.v4) && same(a.v6, b.v6);
-}
-
-/** A stable text key for a set, for grouping and caching. */
-export function setKey(set: AddressSet): string {
-  const part = <T extends number | bigint>(ivs: Interval<T>[]) =>
-    ivs.map(([s, e]) => `${s.toString(16)}-${e.toString(16)}`);
-  return `${part(set.v4).join(",")}|${part(set.v6).join(",")}`;
 }

@@ -100,8 +100,3 @@ export type TcCommand =
   | { op: "filter-replace"; filter: TcFilter }
   | { op: "filter-del"; filter: TcFilter }
   | { op: "chain-del"; hook: Hook; chain: number };
-
-/** A stable text form of a filter's identity (hook, chain, prio, handle, protocol). */
-export function filterKey(filter: TcFilter): string {
-  return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle}/${filter.protocol}`;
-}

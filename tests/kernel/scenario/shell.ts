@@ -1,29 +1,12 @@
 /** Running host commands from the in-VM harness, with errors that say what failed. */
-
-const decoder = new TextDecoder();
+import { type ProcessResult, runProcess } from "../../../src/drivers/process.ts";
 
 /** Result of a command that is allowed to fail. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CommandResult = ProcessResult;
 
 /** Runs a command and returns its result, whatever the exit code. */
-export async function tryRun(args: string[], stdin?: string): Promise<CommandResult> {
-  const child = new Deno.Command(args[0], {
-    args: args.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+export function tryRun(args: string[], stdin?: string): Promise<CommandResult> {
+  return runProcess(args[0], args.slice(1), stdin);
 }
 
 /** Runs a command; throws with its stderr when it fails. */
