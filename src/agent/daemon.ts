@@ -11,6 +11,7 @@ import { log } from "../log/klog.ts";
 import { type AffectedContext, affectedLocalPods } from "../watching/affected.ts";
 import { ClusterWatcher } from "../watching/informers.ts";
 import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
+import type { LivenessPolicy } from "../watching/liveness.ts";
 import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
 import { type HealthServer, startHealthServer } from "./health.ts";
@@ -32,6 +33,8 @@ export interface DaemonHooks {
   coalesce?: Partial<CoalescePolicy>;
   /** Backoff for reconnecting watches and retrying failed interfaces. */
   backoff?: BackoffPolicy;
+  /** Dead-watch detection (watch inactivity timeout, API server probe). */
+  liveness?: LivenessPolicy;
   /** The hostname when `--hostname-override` is empty (default: `Deno.hostname()`). */
   hostname?: () => string;
 }
@@ -104,7 +107,7 @@ export function startDaemon(
       });
       loop.enable();
     },
-  }, { backoff, metrics });
+  }, { backoff, metrics, liveness: hooks.liveness });
   const abort = new AbortController();
   let health: HealthServer | null = null;
   const notReady = (): string | null => {

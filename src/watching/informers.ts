@@ -7,12 +7,20 @@
  * resourceVersion and relists after 410 Gone by itself, but stops for good on
  * any other error (API server unreachable, 403, ...): this module restarts it
  * with capped backoff, logs connectivity once per state change, and counts
- * restarts and relists.
+ * restarts and relists. On Deno the informer never learns that its watch
+ * ended (see ./liveness.ts): each watch has an inactivity timeout, and a
+ * failed `/version` probe ends every open watch.
  */
 import * as k8s from "@kubernetes/client-node";
 import { log } from "../log/klog.ts";
 import type { AgentMetrics } from "../agent/metrics.ts";
 import { backoffDelay, type BackoffPolicy } from "../agent/timing.ts";
+import {
+  ApiServerProbe,
+  DEFAULT_LIVENESS,
+  type LivenessPolicy,
+  LivenessWatch,
+} from "./liveness.ts";
 import type { Change, ClusterStore, WatchedKind } from "./store.ts";
 
 /** The API group of MultiNetworkPolicy and NetworkAttachmentDefinition. */
@@ -30,6 +38,8 @@ export interface WatcherHooks {
 export interface WatcherOptions {
   backoff: BackoffPolicy;
   metrics: AgentMetrics;
+  /** Dead-watch detection (default {@link DEFAULT_LIVENESS}). */
+  liveness?: LivenessPolicy;
 }
 
 type ListFn = () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
@@ -108,6 +118,8 @@ function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[
 class ResourceWatch {
   /** client-node's informer (what `makeInformer` builds), typed to expose its position. */
   readonly informer: k8s.ListWatch<k8s.KubernetesObject>;
+  /** The informer's watch client, which can end its open watch. */
+  readonly watch: LivenessWatch;
   synced = false;
   connected = false;
   #attempt = 0;
@@ -122,7 +134,8 @@ class ResourceWatch {
     private readonly store: ClusterStore,
     private readonly owner: ClusterWatcher,
   ) {
-    this.informer = new k8s.ListWatch(spec.path, new k8s.Watch(kc), spec.list, false);
+    this.watch = new LivenessWatch(kc, owner.liveness.idleMs);
+    this.informer = new k8s.ListWatch(spec.path, this.watch, spec.list, false);
     const guard =
       (what: string, fn: (obj: k8s.KubernetesObject) => Change | null) =>
       (obj: k8s.KubernetesObject) => {
@@ -214,6 +227,7 @@ export class ClusterWatcher {
   #syncedReported = false;
   #connected: boolean | null = null;
   #stopped = false;
+  #probe: ApiServerProbe | null = null;
 
   constructor(
     private readonly kc: k8s.KubeConfig,
@@ -230,6 +244,11 @@ export class ClusterWatcher {
   /** The reconnect backoff. */
   get backoff(): BackoffPolicy {
     return this.options.backoff;
+  }
+
+  /** Dead-watch detection. */
+  get liveness(): LivenessPolicy {
+    return this.options.liveness ?? DEFAULT_LIVENESS;
   }
 
   /** Whether every cache has been filled at least once. */
@@ -274,11 +293,19 @@ export class ClusterWatcher {
       this.#watches.push(watch);
       watch.start();
     }
+    this.#probe = new ApiServerProbe(this.kc, this.liveness, (error) => {
+      const open = this.#watches.filter((w) => w.watch.open > 0);
+      if (open.length === 0) return;
+      log.v(2, "API server probe failed: restarting the watches", { err: errorText(error) });
+      for (const w of open) w.watch.abortAll(error);
+    });
+    this.#probe.start();
   }
 
   /** Stops every informer. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#probe?.stop();
     await Promise.all(this.#watches.map((w) => w.stop()));
   }
 

@@ -22,6 +22,11 @@ export interface ControlPlane {
   readonly adminKubeconfig: string;
   /** The temporary directory holding certificates, kubeconfigs and etcd data. */
   readonly dir: string;
+  /**
+   * etcd's client port on 127.0.0.1 (plain HTTP, no auth): its gRPC gateway (`/v3/kv/range`,
+   * `/v3/kv/compaction`, ...) lets a test compact history to force `410 Gone` on old watches.
+   */
+  readonly etcdClientPort: number;
   /** The directory holding `etcd.log` and `kube-apiserver.log` (`dir` unless `logDir` was given). */
   readonly logDir: string;
   /**
