@@ -3,7 +3,7 @@
  * `tc -batch` per representor (make-before-break order kept by the
  * actuator's command list).
  */
-import type { Hook, TcCommand, TcFilter, TcState } from "../tc/model.ts";
+import type { Hook, TcCommand, TcState } from "../tc/model.ts";
 import { parseChainShow, parseFilterShow, parseQdiscShow } from "../tc/parse.ts";
 import {
   chainDeleteCommand,

@@ -1,45 +1,93 @@
 /**
- * `deno task scenario [--tc-driver cmdline|netlink] FILE...`: boots the kernel
- * VM once and runs the scenario files in it; ends with `N passed, M failed`.
+ * `deno task scenario [--tc-driver cmdline] [--via-apiserver] FILE...`: runs
+ * scenario files in the kernel VM and ends with `N passed, M failed`.
+ *
+ * By default one VM runs every file with the engine, generator and actuator
+ * called directly. `--via-apiserver` runs each file through the whole agent
+ * instead: a real kube-apiserver on the host gets the scenario's objects and
+ * the agent, in the VM, watches it and programs the representors.
  */
 import { parseArgs } from "node:util";
+import { controlPlanePrerequisites, startControlPlane } from "../k8s/controlplane/controlplane.ts";
+import { writeGuestKubeconfig } from "./e2e/guest_kubeconfig.ts";
 import { runInVm, vmPrerequisites } from "./vm/vm.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
   options: {
     "tc-driver": { type: "string", default: "cmdline" },
+    "via-apiserver": { type: "boolean", default: false },
     timeout: { type: "string", default: "900" },
   },
   allowPositionals: true,
 });
 if (positionals.length === 0) {
-  console.error("usage: deno task scenario [--tc-driver cmdline|netlink] FILE...");
+  console.error("usage: deno task scenario [--tc-driver cmdline] [--via-apiserver] FILE...");
   Deno.exit(2);
 }
-const missing = await vmPrerequisites();
+const missing = (await vmPrerequisites()) ??
+  (values["via-apiserver"] ? await controlPlanePrerequisites() : null);
 if (missing) {
-  console.error(`scenario: cannot run the kernel VM: ${missing}`);
+  console.error(`scenario: cannot run: ${missing}`);
   Deno.exit(1);
 }
 const root = new URL("../../", import.meta.url).pathname;
 const files = positionals.map((file) => (file.startsWith("/") ? file : `${Deno.cwd()}/${file}`));
-const result = await runInVm({
-  command: [
-    "deno",
-    "run",
-    "-A",
-    "tests/kernel/scenario/runner.ts",
-    "--tc-driver",
-    values["tc-driver"],
-    ...files,
-  ],
-  cwd: root,
-  timeoutSeconds: Number(values.timeout),
-  onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-});
-if (result.code !== 0 && !/\d+ passed, \d+ failed/.test(result.output)) {
-  console.log(result.output.split("\n").slice(-5).join("\n"));
-  console.log("0 passed, 1 failed");
+const echo = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+const timeoutSeconds = Number(values.timeout);
+
+function summary(output: string): { passed: number; failed: number } {
+  const match = /^(\d+) passed, (\d+) failed$/m.exec(output);
+  return match ? { passed: Number(match[1]), failed: Number(match[2]) } : { passed: 0, failed: 1 };
 }
-Deno.exit(result.code);
+
+let total = { passed: 0, failed: 0 };
+if (!values["via-apiserver"]) {
+  const result = await runInVm({
+    command: [
+      "deno",
+      "run",
+      "-A",
+      "tests/kernel/scenario/runner.ts",
+      "--tc-driver",
+      values["tc-driver"],
+      ...files,
+    ],
+    cwd: root,
+    timeoutSeconds,
+    onOutput: echo,
+  });
+  total = summary(result.output);
+} else {
+  if (values["tc-driver"] !== "cmdline") {
+    console.error("scenario: --via-apiserver runs the agent, whose build has the cmdline driver");
+    Deno.exit(2);
+  }
+  for (const file of files) {
+    const cp = await startControlPlane();
+    const dir = await Deno.makeTempDir({ prefix: "mnp-scenario-" });
+    try {
+      const kubeconfig = await writeGuestKubeconfig(
+        cp.adminKubeconfig,
+        Number(new URL(cp.server).port),
+        dir,
+      );
+      const result = await runInVm({
+        command: ["deno", "run", "-A", "tests/kernel/e2e/scenario_guest.ts", kubeconfig, file],
+        cwd: root,
+        shares: [dir, ...(file.startsWith("/tmp/") ? [file.slice(0, file.lastIndexOf("/"))] : [])],
+        hostPorts: [Number(new URL(cp.server).port)],
+        timeoutSeconds,
+        onOutput: (text) => echo(text.replace(/^\d+ passed, \d+ failed\n/m, "")),
+      });
+      const counts = summary(result.output);
+      total.passed += counts.passed;
+      total.failed += counts.failed;
+    } finally {
+      await cp.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+}
+console.log(`${total.passed} passed, ${total.failed} failed`);
+Deno.exit(total.failed > 0 ? 1 : 0);

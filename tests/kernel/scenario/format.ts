@@ -26,6 +26,8 @@ export interface Scenario {
   name: string;
   node: string;
   objects: ParsedObject[];
+  /** The manifests as written, for creating them through an API server. */
+  manifests: unknown[];
   probes: Probe[];
 }
 
@@ -73,7 +75,13 @@ export function parseScenario(text: string, file: string): Scenario {
       expect: p.expect,
     };
   });
-  return { name: file.split("/").pop()!.replace(/\.ya?ml$/, ""), node: raw.node, objects, probes };
+  return {
+    name: file.split("/").pop()!.replace(/\.ya?ml$/, ""),
+    node: raw.node,
+    objects,
+    manifests: raw.objects,
+    probes,
+  };
 }
 
 /** A probe as one line, for reports. */

@@ -47,14 +47,14 @@ export async function programScenario(
   return filters;
 }
 
-/** Runs one scenario; prints its probes' results. */
-export async function runScenario(scenario: Scenario, driver: TcDriver): Promise<ScenarioCounts> {
+/** Sends the scenario's probes over a built, programmed topology; prints one line each. */
+export async function probeScenario(
+  scenario: Scenario,
+  topology: Topology,
+): Promise<ScenarioCounts> {
   const counts = { passed: 0, failed: 0 };
-  const topology = await buildTopology(scenario.objects);
   const listeners = new Listeners();
   try {
-    const filters = await programScenario(scenario, topology, new Actuator(driver));
-    console.log(`scenario ${scenario.name}: programmed ${filters} filters`);
     for (const probe of scenario.probes) {
       let verdict: "allow" | "deny";
       try {
@@ -80,9 +80,20 @@ export async function runScenario(scenario: Scenario, driver: TcDriver): Promise
     }
   } finally {
     await listeners.stop();
-    await destroyTopology(topology);
   }
   return counts;
+}
+
+/** Runs one scenario with the actuator called directly; prints its probes' results. */
+export async function runScenario(scenario: Scenario, driver: TcDriver): Promise<ScenarioCounts> {
+  const topology = await buildTopology(scenario.objects);
+  try {
+    const filters = await programScenario(scenario, topology, new Actuator(driver));
+    console.log(`scenario ${scenario.name}: programmed ${filters} filters`);
+    return await probeScenario(scenario, topology);
+  } finally {
+    await destroyTopology(topology);
+  }
 }
 
 if (import.meta.main) {

@@ -1,0 +1,157 @@
+/**
+ * Runs inside the kernel VM: the whole agent against the host's real
+ * kube-apiserver (reached through qemu's user-mode network), on veth
+ * "representors" found through a fake sysfs tree, checked with real packets
+ * while the cluster changes; then a SIGKILL during a sync and a restart.
+ *
+ *   agent_guest.ts KUBECONFIG
+ */
+import assert from "node:assert/strict";
+import { parseObjects } from "../../../src/cluster/parse.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import type { Manifest } from "../../support/cluster.ts";
+import type { Probe } from "../scenario/format.ts";
+import { Listeners, resolvePath, sendProbe } from "../scenario/probe.ts";
+import { buildTopology, destroyTopology, type Topology } from "../scenario/topology.ts";
+import { possiblyAllowed, startStream } from "../guest/stream.ts";
+import {
+  applyObjects,
+  fakeSysfsFor,
+  installCrds,
+  kubectl as kubectlWith,
+  logTail,
+  startAgent as startAgentWith,
+  waitConverged as waitConvergedWith,
+} from "./agent_env.ts";
+import { baseObjects, forApi, IP, NODE, policies } from "./cluster.ts";
+
+const [kubeconfig] = Deno.args;
+const driver = new CmdlineDriver();
+let objects: Manifest[] = [...baseObjects(), ...policies()];
+
+const kubectl = (args: string[]) => kubectlWith(kubeconfig, args);
+const apply = (manifests: Manifest[]) => applyObjects(kubeconfig, manifests.map(forApi));
+const startAgent = (sysfs: string, log: string) => startAgentWith(kubeconfig, NODE, sysfs, log);
+const waitConverged = (topology: Topology, what: string) =>
+  waitConvergedWith(() => objects.flatMap((m) => parseObjects(m).objects), NODE, topology, what);
+
+async function probe(topology: Topology, listeners: Listeners, from: string, to: string) {
+  const p: Probe = {
+    from: `e2e/${from}`,
+    to: `e2e/${to}`,
+    protocol: "TCP",
+    port: 80,
+    family: 4,
+    expect: "allow",
+  };
+  const path = await resolvePath(topology, p);
+  await listeners.ensure(path, p);
+  return await sendProbe(path, p) ? "allow" : "deny";
+}
+
+async function expectProbes(
+  topology: Topology,
+  listeners: Listeners,
+  cases: [string, string, string][],
+) {
+  for (const [from, to, expect] of cases) {
+    const got = await probe(topology, listeners, from, to);
+    console.log(`  ${got === expect ? "ok  " : "FAIL"} ${from} -> ${to} TCP:80 (expect ${expect})`);
+    assert.equal(got, expect, `${from} -> ${to}`);
+  }
+}
+
+function relabel(name: string, role: string) {
+  objects = objects.map((m) => {
+    const meta = m.metadata as { name: string; labels: Record<string, string> };
+    return m.kind === "Pod" && meta.name === name
+      ? { ...m, metadata: { ...meta, labels: { role } } }
+      : m;
+  });
+  return kubectl(["label", "pod", "-n", "e2e", name, `role=${role}`, "--overwrite"]);
+}
+
+// --- set-up: CRDs, topology, fake sysfs mapping each VF to its veth representor ---
+await installCrds(kubeconfig);
+const topology = await buildTopology(objects.flatMap((m) => parseObjects(m).objects));
+const sysfs = await fakeSysfsFor(topology);
+const listeners = new Listeners();
+const log = "/tmp/agent.log";
+let agent = startAgent(sysfs.root, log);
+try {
+  await apply(objects);
+  await waitConverged(topology, "initial policies");
+  await expectProbes(topology, listeners, [
+    ["peer", "server", "allow"], // ingress policy
+    ["other", "server", "deny"],
+    ["client", "peer", "allow"], // egress policy
+    ["client", "other", "deny"],
+  ]);
+
+  await relabel("other", "peer"); // a label change that grants
+  await waitConverged(topology, "label grants");
+  await expectProbes(topology, listeners, [["other", "server", "allow"], [
+    "client",
+    "other",
+    "allow",
+  ]]);
+
+  await relabel("peer", "gone"); // a label change that revokes
+  await waitConverged(topology, "label revokes");
+  await expectProbes(topology, listeners, [["peer", "server", "deny"], ["client", "peer", "deny"]]);
+
+  const server = topology.interfaces.find((i) => i.pod.name === "server")!;
+  // No kubelet runs to confirm a graceful deletion: delete at once.
+  await kubectl(["delete", "pod", "-n", "e2e", "server", "--grace-period=0", "--force"]);
+  objects = objects.filter((m) =>
+    (m.metadata as { name: string }).name !== "server" || m.kind !== "Pod"
+  );
+  await waitConverged(topology, "pod deleted");
+  assert.equal(
+    (await driver.read(server.representor)).clsact,
+    false,
+    "deleted pod's rules are gone",
+  );
+  console.log("  ok   deleted pod's representor carries nothing");
+
+  // --- kill test: SIGKILL during a sync, restart, converge; no denied probe passes meanwhile ---
+  const client = topology.interfaces.find((i) => i.pod.name === "client")!;
+  const stream = await startStream(client.netns, [IP.peer, IP.other], 80, 400);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await relabel("extra", "peer"); // grants extra; peer stays denied, other stays allowed
+  await new Promise((resolve) => setTimeout(resolve, 150)); // the sync is under way
+  agent.kill("SIGKILL");
+  await agent.status;
+  agent = startAgent(sysfs.root, log);
+  const convergeMs = await waitConverged(topology, "after SIGKILL and restart");
+  await expectProbes(topology, listeners, [["client", "extra", "allow"]]);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const attempts = await stream.stop();
+  const none = new Set<string>();
+  const leaked = attempts.filter((a) =>
+    a.target === IP.peer && a.ok && !possiblyAllowed(IP.peer, a.t0, a.t1, none, [])
+  ).length;
+  const failedAllowed = attempts.filter((a) =>
+    a.target === IP.other && !a.ok
+  ).length;
+  console.log(
+    `kill: SIGKILL 150 ms after the change, converged ${convergeMs} ms after the restart; ` +
+      `${attempts.length} attempts, ${leaked} denied passed, ${failedAllowed} allowed failed`,
+  );
+  assert.ok(attempts.length >= 5);
+  assert.equal(leaked, 0);
+  console.log("e2e: all checks passed");
+} catch (error) {
+  console.log(`agent log (last lines):\n${await logTail(log)}`);
+  throw error;
+} finally {
+  try {
+    agent.kill("SIGTERM");
+  } catch {
+    // gone
+  }
+  await agent.status;
+  await listeners.stop();
+  await destroyTopology(topology);
+  await sysfs.remove();
+}

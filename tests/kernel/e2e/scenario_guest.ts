@@ -1,0 +1,60 @@
+/**
+ * Inside the kernel VM: runs one scenario file through the whole agent —
+ * its objects are created in the API server, the agent (daemon mode) is
+ * started for the scenario's node, and once the representors carry what a
+ * fresh agent would program, the probes are sent. Ends with
+ * `N passed, M failed`.
+ *
+ *   scenario_guest.ts KUBECONFIG FILE
+ */
+import { parseScenario } from "../scenario/format.ts";
+import { probeScenario } from "../scenario/runner.ts";
+import { buildTopology, destroyTopology } from "../scenario/topology.ts";
+import {
+  applyObjects,
+  fakeSysfsFor,
+  installCrds,
+  logTail,
+  startAgent,
+  waitConverged,
+} from "./agent_env.ts";
+
+const [kubeconfig, file] = Deno.args;
+const scenario = parseScenario(await Deno.readTextFile(file), file);
+const log = "/tmp/agent.log";
+let counts = { passed: 0, failed: 1 };
+await installCrds(kubeconfig);
+const topology = await buildTopology(scenario.objects);
+const sysfs = await fakeSysfsFor(topology);
+const agent = startAgent(kubeconfig, scenario.node, sysfs.root, log);
+try {
+  const manifests = scenario.manifests.map((m) => {
+    const copy = structuredClone(m) as {
+      kind?: string;
+      metadata?: Record<string, unknown>;
+      spec?: Record<string, unknown>;
+      status?: unknown;
+    };
+    delete copy.metadata?.uid;
+    delete copy.status;
+    // The API server wants a container; scenario pods need none (no kubelet runs them).
+    if (copy.kind === "Pod" && !copy.spec?.containers) {
+      copy.spec = { ...copy.spec, containers: [{ name: "c", image: "registry.invalid/none" }] };
+    }
+    return copy;
+  });
+  await applyObjects(kubeconfig, manifests);
+  await waitConverged(() => scenario.objects, scenario.node, topology, scenario.name);
+  console.log(`scenario ${scenario.name} (through the API server and the agent):`);
+  counts = await probeScenario(scenario, topology);
+} catch (error) {
+  console.log(`scenario ${scenario.name}: FAIL ${(error as Error).message}`);
+  console.log(`agent log (last lines):\n${await logTail(log)}`);
+} finally {
+  agent.kill("SIGTERM");
+  await agent.status;
+  await destroyTopology(topology);
+  await sysfs.remove();
+}
+console.log(`${counts.passed} passed, ${counts.failed} failed`);
+Deno.exit(counts.failed > 0 ? 1 : 0);
