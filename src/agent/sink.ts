@@ -8,7 +8,7 @@ import type { AgentOptions } from "../cli/flags.ts";
 import { CmdlineDriver } from "../drivers/cmdline.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
-import { RepresentorResolver } from "../sriov/representor.ts";
+import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
 import { Actuator } from "../tc/actuator.ts";
 import { TcSink } from "./tc_sink.ts";
 
@@ -53,5 +53,9 @@ export function createSink(options: AgentOptions): RulesSink {
     sysfsRoot: options.sysfsRoot,
     podRulesPath: options.podRulesPath,
   });
-  return new TcSink(actuator, new RepresentorResolver(options.sysfsRoot));
+  return new TcSink(
+    actuator,
+    new RepresentorResolver(options.sysfsRoot),
+    () => listRepresentors(options.sysfsRoot),
+  );
 }

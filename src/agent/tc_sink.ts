@@ -27,10 +27,18 @@ function reason(error: unknown): string {
 /** Applies rule changes to representors through the actuator. */
 export class TcSink implements RulesSink {
   #programmed = new Map<string, Programmed>();
+  #swept = false;
 
+  /**
+   * `allRepresentors` lists the node's VF representors; after the first
+   * apply in which every interface succeeded (the first full sync), those not
+   * carrying any interface's rules are cleaned: what pods deleted while the
+   * agent was down left behind.
+   */
   constructor(
     private readonly actuator: Actuator,
     private readonly representors: RepresentorLookup,
+    private readonly allRepresentors?: () => Promise<string[]>,
   ) {}
 
   /** Representors currently carrying rules for some interface. */
@@ -51,7 +59,27 @@ export class TcSink implements RulesSink {
         results.push({ key: change.key, error: reason(error) });
       }
     }
+    if (!this.#swept && this.allRepresentors && results.every((r) => !r.error)) {
+      this.#swept = true;
+      await this.#sweepOrphans(this.allRepresentors);
+    }
     return results;
+  }
+
+  async #sweepOrphans(list: () => Promise<string[]>): Promise<void> {
+    const inUse = this.devices();
+    let cleaned = 0;
+    try {
+      for (const device of await list()) {
+        if (inUse.has(device)) continue;
+        const result = await this.actuator.clean(device);
+        this.actuator.forget(device);
+        if (result.commands > 0) cleaned++;
+      }
+      log.info("swept representors left from pods that went away", { cleaned });
+    } catch (error) {
+      log.warning("could not sweep left-over representors", { err: reason(error) });
+    }
   }
 
   async #enforce(key: string, rules: InterfaceRules): Promise<RulesResult> {

@@ -375,3 +375,21 @@ export class RepresentorResolver {
     }
   }
 }
+
+/**
+ * Every VF representor netdev in sysfs (`phys_port_name` `pf<P>vf<N>` or
+ * `vf<N>`), whatever VF it stands for: where the agent looks for rules left
+ * behind by pods that went away while it was not running.
+ */
+export async function listRepresentors(sysfsRoot = DEFAULT_SYSFS_ROOT): Promise<string[]> {
+  const root = sysfsRoot.replace(/\/+$/, "");
+  const names = await listDirectory(`${root}/class/net`);
+  const out: string[] = [];
+  for (const name of names) {
+    if (checkInterfaceName(name)) continue;
+    const portName = await readOptionalAttribute(`${root}/class/net/${name}/phys_port_name`)
+      .catch(() => null);
+    if (portName && /^(pf\d+)?vf\d+$/.test(portName.trim())) out.push(name);
+  }
+  return out.sort();
+}

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  listRepresentors,
   RepresentorError,
   RepresentorResolver,
   type RepresentorStep,
@@ -358,4 +359,20 @@ sysfsTest("errors are not cached", async (tree) => {
   await assert.rejects(resolver.resolve(VF0), RepresentorError);
   await tree.addNetdevs({ name: "ens1f0r0", pci: PF, portName: "pf0vf0", switchId: SW_A });
   assert.equal(await resolver.resolve(VF0), "ens1f0r0");
+});
+
+Deno.test("listRepresentors: every VF representor in class/net, nothing else", async () => {
+  const tree = await FakeSysfs.create();
+  try {
+    await tree.addPf("0000:3b:00.0", ["0000:3b:00.2"]);
+    await tree.addNetdevs(
+      { name: "ens1f0np0", pci: "0000:3b:00.0", portName: "p0", switchId: "aa" },
+      { name: "eth5", portName: "pf0vf0", switchId: "aa" },
+      { name: "eth6", portName: "vf1", switchId: "aa" },
+      { name: "lo", portName: null, switchId: null },
+    );
+    assert.deepEqual(await listRepresentors(tree.root), ["eth5", "eth6"]);
+  } finally {
+    await tree.remove();
+  }
 });

@@ -111,3 +111,32 @@ Deno.test("sink: a representor that disappeared needs no cleaning and is no erro
   const [removed] = await sink.apply([{ key: "k", rules: null, previous: rules }]);
   assert.equal(removed.error, undefined);
 });
+
+Deno.test("sink: after the first full sync, representors left by vanished pods are cleaned", async () => {
+  const kernel = new FakeKernel();
+  const rules = webRules();
+  for (const device of ["rep1", "rep2", "rep3"]) kernel.present.add(device);
+  // rep2 still carries rules of a pod deleted while the agent was down.
+  kernel.programmed.set("rep2", [{
+    hook: "ingress",
+    chain: 0,
+    prio: 31,
+    handle: 1,
+    protocol: "all",
+    match: {},
+    actions: [{ kind: "pass" }],
+  }]);
+  const lookup = { resolve: () => Promise.resolve("rep1") };
+  const sink = new TcSink(
+    new Actuator(kernel, { zoneFor: () => Promise.resolve(3) }),
+    lookup,
+    () => Promise.resolve(["rep1", "rep2", "rep3"]),
+  );
+  await sink.apply([{ key: "k", rules }]);
+  assert.ok(kernel.programmed.has("rep1"));
+  assert.equal(kernel.programmed.has("rep2"), false);
+  // Only once: rules programmed later on rep2 by others are not swept again.
+  kernel.programmed.set("rep2", []);
+  await sink.apply([{ key: "k", rules }]);
+  assert.ok(kernel.programmed.has("rep2"));
+});
