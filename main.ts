@@ -47,7 +47,12 @@ export async function main(args: string[]): Promise<number> {
     console.log(`multi-networkpolicy-tc ${VERSION}`);
     return 0;
   }
-  log.configure(options.klog);
+  try {
+    log.configure(options.klog);
+  } catch (error) {
+    console.error(`multi-networkpolicy-tc: cannot set up logging: ${(error as Error).message}`);
+    return 1;
+  }
   log.info("multi-networkpolicy-tc", { version: VERSION });
   return await runDaemon(options, createSink(options));
 }
