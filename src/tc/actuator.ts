@@ -57,9 +57,8 @@ export class Actuator {
     options: { verify?: boolean } = {},
   ): Promise<SyncResult> {
     checkedDevice(device);
-    const zone = rules && (rules.ingress.isolated || rules.egress.isolated)
-      ? await (this.options.zoneFor ?? zoneFromIfindex)(device)
-      : 0;
+    const enforced = rules !== null && (rules.ingress.isolated || rules.egress.isolated);
+    const zone = enforced ? await (this.options.zoneFor ?? zoneFromIfindex)(device) : 0;
     const desiredAt = (generation: number): TcProgram =>
       rules
         ? generateProgram(rules, { device, zone, generation })
@@ -81,8 +80,7 @@ export class Actuator {
     // change costs one driver call. The first sync of a device, `verify`, and
     // every removal read the kernel: removing the qdisc must not take filters
     // that are not ours with it.
-    const removing = !desiredAt(1).enabled;
-    const current = last && !options.verify && !removing
+    const current = last && !options.verify && enforced
       ? { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters }
       : await this.driver.read(device);
     const plan = planUpdate(current, desiredAt);

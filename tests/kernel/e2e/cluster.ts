@@ -49,10 +49,19 @@ export function policies(): Manifest[] {
   ];
 }
 
-/** A manifest as the API server takes it (no uid, no status). */
-export function forApi(manifest: Manifest): Manifest {
-  const copy = structuredClone(manifest) as Manifest & { metadata: Record<string, unknown> };
-  delete copy.metadata.uid;
+/**
+ * A manifest as the API server takes it: no uid, no status, and a container
+ * for pods that have none (no kubelet runs them here).
+ */
+export function forApi(manifest: unknown): Manifest {
+  const copy = structuredClone(manifest) as Manifest & {
+    metadata?: Record<string, unknown>;
+    spec?: Record<string, unknown>;
+  };
+  delete copy.metadata?.uid;
   delete copy.status;
+  if (copy.kind === "Pod" && !copy.spec?.containers) {
+    copy.spec = { ...copy.spec, containers: [{ name: "c", image: "registry.invalid/none" }] };
+  }
   return copy;
 }

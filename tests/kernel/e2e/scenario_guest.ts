@@ -18,6 +18,7 @@ import {
   startAgent,
   waitConverged,
 } from "./agent_env.ts";
+import { forApi } from "./cluster.ts";
 
 const [kubeconfig, file] = Deno.args;
 const scenario = parseScenario(await Deno.readTextFile(file), file);
@@ -28,21 +29,7 @@ const topology = await buildTopology(scenario.objects);
 const sysfs = await fakeSysfsFor(topology);
 const agent = startAgent(kubeconfig, scenario.node, sysfs.root, log);
 try {
-  const manifests = scenario.manifests.map((m) => {
-    const copy = structuredClone(m) as {
-      kind?: string;
-      metadata?: Record<string, unknown>;
-      spec?: Record<string, unknown>;
-      status?: unknown;
-    };
-    delete copy.metadata?.uid;
-    delete copy.status;
-    // The API server wants a container; scenario pods need none (no kubelet runs them).
-    if (copy.kind === "Pod" && !copy.spec?.containers) {
-      copy.spec = { ...copy.spec, containers: [{ name: "c", image: "registry.invalid/none" }] };
-    }
-    return copy;
-  });
+  const manifests = scenario.manifests.map(forApi);
   await applyObjects(kubeconfig, manifests);
   await waitConverged(() => scenario.objects, scenario.node, topology, scenario.name);
   console.log(`scenario ${scenario.name} (through the API server and the agent):`);
