@@ -6,10 +6,10 @@ import {
   describe,
   isObject,
   isPortNumber,
-  type Json,
   type JsonObject,
   type ParseResult,
   qualifyNetwork,
+  readJsonList,
   readList,
   readMeta,
   readObject,
@@ -65,17 +65,8 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
   const trimmed = text.trim();
   if (trimmed === "") return [];
   if (trimmed.startsWith("[") || trimmed.startsWith("{")) {
-    let parsed: Json;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch (error) {
-      r.add(field, `invalid JSON: ${(error as Error).message}`);
-      return [];
-    }
-    if (!Array.isArray(parsed)) {
-      r.add(field, `want a JSON list, got ${describe(parsed)}`);
-      return [];
-    }
+    const parsed = readJsonList(trimmed, field, r);
+    if (!parsed) return [];
     const out: NetworkSelection[] = [];
     parsed.forEach((entry, i) => {
       if (!isObject(entry) || typeof entry.name !== "string") {
@@ -114,17 +105,8 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
 
 function parseNetworkStatus(text: string, namespace: string, r: Reporter): NetworkStatus[] {
   const field = `metadata.annotations[${NETWORK_STATUS_ANNOTATION}]`;
-  let parsed: Json;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    r.add(field, `invalid JSON: ${(error as Error).message}`);
-    return [];
-  }
-  if (!Array.isArray(parsed)) {
-    r.add(field, `want a JSON list, got ${describe(parsed)}`);
-    return [];
-  }
+  const parsed = readJsonList(text, field, r);
+  if (!parsed) return [];
   const out: NetworkStatus[] = [];
   parsed.forEach((entry, i) => {
     const at = `${field}[${i}]`;

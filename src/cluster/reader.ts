@@ -180,3 +180,19 @@ export function qualifyNetwork(text: string, defaultNamespace: string): string |
   if (checkNamespaceName(namespace) || checkObjectName(name)) return null;
   return `${namespace}/${name}`;
 }
+
+/** Parses an annotation holding a JSON list; null (with the problem reported) otherwise. */
+export function readJsonList(text: string, field: string, r: Reporter): Json[] | null {
+  let parsed: Json;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    r.add(field, `invalid JSON: ${(error as Error).message}`);
+    return null;
+  }
+  if (!Array.isArray(parsed)) {
+    r.add(field, `want a JSON list, got ${describe(parsed)}`);
+    return null;
+  }
+  return parsed;
+}
