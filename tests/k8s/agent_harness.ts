@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type AgentOptions, parseAgentFlags } from "../../src/cli/flags.ts";
 import type { RulesChange, RulesResult, RulesSink } from "../../src/agent/sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
+import { runProcess } from "../../src/drivers/process.ts";
 import { controlPlanePrerequisites } from "./controlplane/controlplane.ts";
 
 /** Null when the control plane can run, else why not. */
@@ -89,20 +90,8 @@ export async function kubectlRaw(
   args: string[],
   input?: string,
 ): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const child = new Deno.Command("kubectl", {
-    args: ["--kubeconfig", kubeconfig, ...args],
-    stdin: input === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (input !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(input));
-    await writer.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { ok: out.success, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const out = await runProcess("kubectl", ["--kubeconfig", kubeconfig, ...args], input);
+  return { ok: out.code === 0, stdout: out.stdout, stderr: out.stderr };
 }
 
 /** Runs kubectl and fails the test when it fails. */
