@@ -1,8 +1,8 @@
 /**
  * TC programming cost: 1,000 filters on one representor, in the kernel VM,
- * with one `tc -batch` (the cmdline driver) versus one tc process per filter,
- * measured in the same run; plus reading the program back. Prints the
- * figures. The Deno.bench below measures generating and serializing the
+ * programmed and read back by the cmdline driver (one `tc -batch`, `tc -json`)
+ * and the netlink driver in the same run, with their ratio; and, once, one
+ * tc process per filter. Prints the figures. The Deno.bench below measures generating and serializing the
  * same program (pure, on the host).
  */
 import { batchText } from "../src/drivers/cmdline.ts";
@@ -25,12 +25,26 @@ if (missing) {
     console.log(`tc programming (VM): failed (${result.code}): ${result.output.slice(-500)}`);
   } else {
     const f = JSON.parse(line);
+    const c = f.cmdline;
+    const n = f.netlink;
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
     console.log(
-      `tc programming (VM, emulated CPU): ${f.filters} filters on one representor (read back ${f.readBack})\n` +
-        `  one tc -batch:        ${f.batch.ms} ms, ${f.batch.processes} tc processes\n` +
-        `  one tc per filter:    ${f.perFilter.ms} ms, ${f.perFilter.processes} tc processes ` +
-        `(${(f.perFilter.ms / f.batch.ms).toFixed(1)}x slower)\n` +
-        `  read back (tc -json): ${f.read.ms} ms, ${f.read.processes} tc processes`,
+      `tc programming (VM, emulated CPU): ${f.filters} filters on one representor, ` +
+        `median of ${f.rounds} rounds\n` +
+        `  program, cmdline (one tc -batch):  ${c.programMs} ms ${
+          JSON.stringify(c.programRounds)
+        }, ` +
+        `${c.programCalls} tc processes\n` +
+        `  program, netlink:                  ${n.programMs} ms ${
+          JSON.stringify(n.programRounds)
+        }, ` +
+        `${n.programCalls} sendmsg calls  -> netlink ${ratio(c.programMs, n.programMs)} faster\n` +
+        `  read back, cmdline (tc -json):     ${c.readMs} ms ${JSON.stringify(c.readRounds)}, ` +
+        `${c.readCalls} tc processes\n` +
+        `  read back, netlink (dumps):        ${n.readMs} ms ${JSON.stringify(n.readRounds)}, ` +
+        `${n.readCalls} dump requests  -> netlink ${ratio(c.readMs, n.readMs)} faster\n` +
+        `  one tc process per filter:         ${f.perFilter.ms} ms, ${f.perFilter.processes} tc ` +
+        `processes (${ratio(f.perFilter.ms, c.programMs)} slower than one tc -batch)`,
     );
   }
 }

@@ -5,7 +5,7 @@
  * interfaces that are gone; the sink answers per interface.
  */
 import type { AgentOptions } from "../cli/flags.ts";
-import { CmdlineDriver } from "../drivers/cmdline.ts";
+import { createDriver } from "../drivers/factory.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
@@ -40,12 +40,11 @@ export interface RulesSink {
 }
 
 /**
- * The sink the daemon uses: the TC actuator with the `--tc-driver` driver
- * (flag parsing admits only those this build has), on representors found
- * in sysfs.
+ * The sink the daemon uses: the TC actuator with the `--tc-driver` driver,
+ * on representors found in sysfs.
  */
 export function createSink(options: AgentOptions): RulesSink {
-  const actuator = new Actuator(new CmdlineDriver(), {
+  const actuator = new Actuator(createDriver(options.tcDriver), {
     podRulesPath: options.podRulesPath || undefined,
   });
   log.info("TC enforcement ready", {

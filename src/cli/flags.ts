@@ -96,7 +96,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     defaultText: "cmdline",
     group: "agent",
     help:
-      "TC driver to use, one of: cmdline, netlink (netlink is not available in this build: the agent refuses it).",
+      "TC driver to use, one of: cmdline (runs tc -batch and tc -json), netlink (talks rtnetlink to the kernel directly; needs no tc binary).",
   },
   {
     name: "sysfs-root",
@@ -360,9 +360,6 @@ export function parseAgentFlags(args: string[]): AgentOptions {
   const tcDriver = str("tc-driver");
   if (!(TC_DRIVERS as readonly string[]).includes(tcDriver)) {
     throw new UsageError(`invalid value "${tcDriver}" for --tc-driver: want cmdline or netlink`);
-  }
-  if (tcDriver === "netlink") {
-    throw new UsageError("--tc-driver netlink is not available in this build; use cmdline");
   }
   const healthAddress = str("health-address");
   if (healthAddress !== "" && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(healthAddress)) {

@@ -12,7 +12,13 @@ import {
   filterCommand,
   filterDeleteCommand,
 } from "../tc/serialize.ts";
-import { DeviceMissing, type DriverStats, type TcDriver, TcError } from "./driver.ts";
+import {
+  DeviceMissing,
+  type DriverStats,
+  isDefaultQdisc,
+  type TcDriver,
+  TcError,
+} from "./driver.ts";
 import { runProcess } from "./process.ts";
 
 /** Renders commands as `tc -batch` text (one command per line). */
@@ -67,9 +73,7 @@ export class CmdlineDriver implements TcDriver {
     const state: TcState = {
       device,
       clsact: qdiscs.clsact,
-      foreignQdiscs: qdiscs.others.filter((kind) =>
-        !["noqueue", "mq", "fq_codel", "pfifo_fast"].includes(kind)
-      ),
+      foreignQdiscs: qdiscs.others.filter((kind) => !isDefaultQdisc(kind)),
       filters: [],
     };
     if (!qdiscs.clsact) return state;

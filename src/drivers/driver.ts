@@ -14,6 +14,14 @@ export class TcError extends Error {
 /** Thrown when the device does not exist (a representor that went away). */
 export class DeviceMissing extends TcError {}
 
+/** Root qdiscs the kernel attaches by itself: neither ours nor worth reporting. */
+const DEFAULT_QDISCS = new Set(["noqueue", "mq", "fq_codel", "pfifo_fast"]);
+
+/** Whether a qdisc kind is one the kernel attaches by default. */
+export function isDefaultQdisc(kind: string): boolean {
+  return DEFAULT_QDISCS.has(kind);
+}
+
 /** Counters a driver keeps, for metrics and benchmarks. */
 export interface DriverStats {
   /** Processes started (cmdline) or netlink requests sent. */

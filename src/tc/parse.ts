@@ -3,6 +3,7 @@
  * the kernel has with what it wants. Filters it cannot represent are kept
  * as "foreign" descriptions: reported, never silently dropped.
  */
+import { formatCidr, parseCidr } from "../net/ip.ts";
 import type {
   EthProtocol,
   FlowerMatch,
@@ -76,13 +77,17 @@ function parseMatch(keys: JsonObject): FlowerMatch {
         if (!Number.isInteger(match.icmpType)) throw new Unrepresentable(`icmp_type ${value}`);
         break;
       case "src_ip":
-      case "dst_ip":
+      case "dst_ip": {
         if (typeof value !== "string") throw new Unrepresentable(`${key} ${JSON.stringify(value)}`);
-        // tc prints host prefixes without a length.
-        match[key === "src_ip" ? "srcIp" : "dstIp"] = value.includes("/")
-          ? value
-          : `${value}/${value.includes(":") ? 128 : 32}`;
+        // tc prints host prefixes without a length, and IPv6 in inet_ntop's form
+        // (`::ffff:1.2.3.4`): both are brought to the generator's canonical text.
+        const cidr = parseCidr(
+          value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`,
+        );
+        if (!cidr) throw new Unrepresentable(`${key} ${value}`);
+        match[key === "src_ip" ? "srcIp" : "dstIp"] = formatCidr(cidr);
         break;
+      }
       case "dst_port":
         if (typeof value === "number") match.dstPort = { first: value, last: value };
         else if (

@@ -44,7 +44,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "e2e: a scenario file passes through the whole agent too (--via-apiserver)",
+  name: "e2e: a scenario file passes through the whole agent too (--via-apiserver, netlink)",
   ignore: missing !== null,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -55,6 +55,8 @@ Deno.test({
         "-A",
         "tests/kernel/scenario.ts",
         "--via-apiserver",
+        "--tc-driver",
+        "netlink",
         "tests/kernel/scenarios/egress-pod-selector.yaml",
       ],
       cwd: ROOT,

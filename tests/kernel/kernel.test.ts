@@ -1,7 +1,7 @@
 /**
  * Kernel tests: boots the test VM (a stock Debian kernel with cls_flower,
  * act_gact and act_ct) and runs, inside it, every scenario file in
- * scenarios/ and the guest test files in guest/, against real veth
+ * scenarios/ (once per TC driver) and the guest test files in guest/, against real veth
  * "representors", network namespaces and packets.
  *
  * Without qemu or the kernel package this skips with a one-line reason,
@@ -33,24 +33,35 @@ async function inVm(command: string[], timeoutSeconds: number): Promise<string> 
   return result.output;
 }
 
-Deno.test({
-  name: "kernel: every scenario in tests/kernel/scenarios passes with real packets",
-  ignore: missing !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const files = await filesIn("tests/kernel/scenarios", /\.ya?ml$/);
-    assert.ok(files.length >= 6);
-    const output = await inVm(
-      ["deno", "run", "-A", "--no-check", "tests/kernel/scenario/runner.ts", ...files],
-      1200,
-    );
-    const summary = /^(\d+) passed, (\d+) failed$/m.exec(output);
-    assert.ok(summary, "no summary line");
-    assert.equal(summary[2], "0");
-    assert.ok(Number(summary[1]) >= 50);
-  },
-});
+for (const driver of ["cmdline", "netlink"]) {
+  Deno.test({
+    name: `kernel: every scenario in tests/kernel/scenarios passes with real packets (${driver})`,
+    ignore: missing !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const files = await filesIn("tests/kernel/scenarios", /\.ya?ml$/);
+      assert.ok(files.length >= 6);
+      const output = await inVm(
+        [
+          "deno",
+          "run",
+          "-A",
+          "--no-check",
+          "tests/kernel/scenario/runner.ts",
+          "--tc-driver",
+          driver,
+          ...files,
+        ],
+        1200,
+      );
+      const summary = /^(\d+) passed, (\d+) failed$/m.exec(output);
+      assert.ok(summary, "no summary line");
+      assert.equal(summary[2], "0");
+      assert.ok(Number(summary[1]) >= 50);
+    },
+  });
+}
 
 Deno.test({
   name: "kernel: guest tests (round trip, no-leak, revocation, restart)",

@@ -1,9 +1,9 @@
 /**
- * `deno task scenario [--tc-driver cmdline] [--via-apiserver] FILE...`: runs
+ * `deno task scenario [--tc-driver cmdline|netlink] [--via-apiserver] FILE...`: runs
  * scenario files in the kernel VM and ends with `N passed, M failed`.
  *
  * By default one VM runs every file with the engine, generator and actuator
- * called directly. `--via-apiserver` runs each file through the whole agent
+ * called directly, through the TC driver `--tc-driver` names. `--via-apiserver` runs each file through the whole agent
  * instead: a real kube-apiserver on the host gets the scenario's objects and
  * the agent, in the VM, watches it and programs the representors.
  */
@@ -22,7 +22,9 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 if (positionals.length === 0) {
-  console.error("usage: deno task scenario [--tc-driver cmdline] [--via-apiserver] FILE...");
+  console.error(
+    "usage: deno task scenario [--tc-driver cmdline|netlink] [--via-apiserver] FILE...",
+  );
   Deno.exit(2);
 }
 const missing = (await vmPrerequisites()) ??
@@ -59,10 +61,6 @@ if (!values["via-apiserver"]) {
   });
   total = summary(result.output);
 } else {
-  if (values["tc-driver"] !== "cmdline") {
-    console.error("scenario: --via-apiserver runs the agent, whose build has the cmdline driver");
-    Deno.exit(2);
-  }
   for (const file of files) {
     const cp = await startControlPlane();
     const dir = await Deno.makeTempDir({ prefix: "mnp-scenario-" });
@@ -73,7 +71,15 @@ if (!values["via-apiserver"]) {
         dir,
       );
       const result = await runInVm({
-        command: ["deno", "run", "-A", "tests/kernel/e2e/scenario_guest.ts", kubeconfig, file],
+        command: [
+          "deno",
+          "run",
+          "-A",
+          "tests/kernel/e2e/scenario_guest.ts",
+          kubeconfig,
+          file,
+          values["tc-driver"],
+        ],
         cwd: root,
         shares: [dir, ...(file.startsWith("/tmp/") ? [file.slice(0, file.lastIndexOf("/"))] : [])],
         hostPorts: [Number(new URL(cp.server).port)],

@@ -86,6 +86,35 @@ Deno.test("parse: tc -json filter output back to TC objects; unknown kinds repor
   assert.match(parsed.foreign[0], /egress chain 1000000 prio 9 u32/);
 });
 
+Deno.test("parse: addresses come back in the generator's canonical form", () => {
+  // tc prints IPv6 with inet_ntop (embedded IPv4 in dotted form) and hosts without a length.
+  const text = JSON.stringify([{
+    protocol: "ipv6",
+    pref: 3,
+    kind: "flower",
+    options: {
+      handle: 2,
+      keys: { eth_type: "ipv6", src_ip: "::ffff:10.0.0.0/120", dst_ip: "fd00::0:1" },
+      actions: [{ order: 1, kind: "gact", control_action: { type: "pass" } }],
+    },
+  }, {
+    protocol: "ip",
+    pref: 3,
+    kind: "flower",
+    options: {
+      handle: 3,
+      keys: { eth_type: "ipv4", dst_ip: "10.0.0.0/255.0.255.0" },
+      actions: [{ order: 1, kind: "gact", control_action: { type: "pass" } }],
+    },
+  }]);
+  const parsed = parseFilterShow(text, "ingress", 0);
+  assert.deepEqual(parsed.filters.map((f) => f.match), [
+    { srcIp: "::ffff:a00:0/120", dstIp: "fd00::1/128" },
+  ]);
+  // A mask that is not a prefix is not something the agent writes: foreign.
+  assert.match(parsed.foreign[0], /prio 3 flower handle 3 \(dst_ip 10.0.0.0\/255.0.255.0\)/);
+});
+
 Deno.test("parse: chain and qdisc listings", () => {
   assert.deepEqual(
     parseChainShow(

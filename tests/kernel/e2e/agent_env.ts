@@ -67,6 +67,7 @@ export function startAgent(
   node: string,
   sysfs: string,
   log: string,
+  tcDriver = "cmdline",
 ): Deno.ChildProcess {
   return new Deno.Command("sh", {
     args: [
@@ -84,6 +85,8 @@ export function startAgent(
       node,
       "--sysfs-root",
       sysfs,
+      "--tc-driver",
+      tcDriver,
       "--health-address",
       "127.0.0.1:9810",
       "--min-sync-interval",

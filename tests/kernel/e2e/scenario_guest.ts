@@ -20,14 +20,14 @@ import {
 } from "./agent_env.ts";
 import { forApi } from "./cluster.ts";
 
-const [kubeconfig, file] = Deno.args;
+const [kubeconfig, file, tcDriver = "cmdline"] = Deno.args;
 const scenario = parseScenario(await Deno.readTextFile(file), file);
 const log = "/tmp/agent.log";
 let counts = { passed: 0, failed: 1 };
 await installCrds(kubeconfig);
 const topology = await buildTopology(scenario.objects);
 const sysfs = await fakeSysfsFor(topology);
-const agent = startAgent(kubeconfig, scenario.node, sysfs.root, log);
+const agent = startAgent(kubeconfig, scenario.node, sysfs.root, log, tcDriver);
 try {
   const manifests = scenario.manifests.map(forApi);
   await applyObjects(kubeconfig, manifests);

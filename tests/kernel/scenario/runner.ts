@@ -4,12 +4,12 @@
  * engine, generator, actuator and driver, sends the probes, and prints one
  * line per probe and a closing `N passed, M failed` line.
  *
- *   deno run -A tests/kernel/scenario/runner.ts [--tc-driver cmdline] FILE...
+ *   deno run -A tests/kernel/scenario/runner.ts [--tc-driver cmdline|netlink] FILE...
  */
 import { parseArgs } from "node:util";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
 import type { TcDriver } from "../../../src/drivers/driver.ts";
+import { createDriver } from "../../../src/drivers/factory.ts";
 import { computeNodeRules } from "../../../src/policy/engine.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { describeProbe, parseScenario, type Scenario } from "./format.ts";
@@ -20,12 +20,6 @@ import { buildTopology, destroyTopology, type Topology } from "./topology.ts";
 export interface ScenarioCounts {
   passed: number;
   failed: number;
-}
-
-/** Creates the driver named on the command line. */
-export function makeDriver(name: string): TcDriver {
-  if (name === "cmdline") return new CmdlineDriver();
-  throw new Error(`unknown --tc-driver ${name}`);
 }
 
 /** Programs every local interface of the scenario's node; returns the number of filters. */
@@ -102,7 +96,7 @@ if (import.meta.main) {
     options: { "tc-driver": { type: "string", default: "cmdline" } },
     allowPositionals: true,
   });
-  const driver = makeDriver(values["tc-driver"]);
+  const driver = createDriver(values["tc-driver"]);
   const total = { passed: 0, failed: 0 };
   for (const file of positionals) {
     try {

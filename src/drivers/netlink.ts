@@ -1,0 +1,250 @@
+/**
+ * The `netlink` TC driver: talks rtnetlink to the kernel directly (no `tc`
+ * binary, no helper process). Reads are three dumps (qdiscs, then every
+ * chain of each hook); writes keep the actuator's make-before-break order
+ * by sending each step's requests together and waiting for the kernel's
+ * answers before the next step starts.
+ */
+import type { Hook, TcCommand, TcFilter, TcState } from "../tc/model.ts";
+import { batchText } from "./cmdline.ts";
+import { checkedDevice } from "../tc/serialize.ts";
+import {
+  DeviceMissing,
+  type DriverStats,
+  isDefaultQdisc,
+  type TcDriver,
+  TcError,
+} from "./driver.ts";
+import { errnoText, isNoDevice } from "./netlink/errno.ts";
+import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./netlink/socket.ts";
+import { commandRequest, filterDumpRequest, qdiscDumpRequest } from "./netlink/tc_encode.ts";
+import { decodeFilter, decodeQdisc } from "./netlink/tc_decode.ts";
+import {
+  align4,
+  decodeAck,
+  decodeMessages,
+  encodeMessage,
+  type NetlinkMessage,
+  type NetlinkRequest,
+  NL,
+} from "./netlink/wire.ts";
+
+const HOOKS: readonly Hook[] = ["ingress", "egress"];
+const DUMP_ATTEMPTS = 5;
+
+/** One request of a step, with the words that name it in an error. */
+interface StepRequest {
+  request: NetlinkRequest;
+  describe: () => string;
+}
+
+/**
+ * Splits commands into steps that must finish before the next starts: a
+ * run of the same operation, with filters for chain 0 (the dispatch) never
+ * in the same step as those for the policy chains they send traffic to.
+ */
+export function commandSteps(commands: TcCommand[]): TcCommand[][] {
+  const steps: TcCommand[][] = [];
+  let lastKey = "";
+  for (const command of commands) {
+    const key = "filter" in command
+      ? `${command.op}/${command.filter.chain === 0 ? "dispatch" : "policy"}`
+      : command.op;
+    if (key !== lastKey || steps.length === 0) steps.push([]);
+    steps[steps.length - 1].push(command);
+    lastKey = key;
+  }
+  return steps;
+}
+
+/** Drives TC through an rtnetlink socket. */
+export class NetlinkDriver implements TcDriver {
+  readonly name = "netlink";
+  readonly stats: DriverStats = { calls: 0 };
+  #socket?: NetlinkSocket;
+  #seq = Math.floor(Math.random() * 0x3fffffff) + 1;
+
+  constructor(private readonly timeoutMs = 10_000) {}
+
+  /** Closes the socket; the next call opens a new one. */
+  close(): void {
+    this.#socket?.close();
+    this.#socket = undefined;
+  }
+
+  #open(): NetlinkSocket {
+    this.#socket ??= new NetlinkSocket(this.timeoutMs);
+    return this.#socket;
+  }
+
+  #nextSeq(): number {
+    this.#seq = this.#seq >= 0x7fffffff ? 1 : this.#seq + 1;
+    return this.#seq;
+  }
+
+  #index(device: string): number {
+    checkedDevice(device);
+    const index = interfaceIndex(device);
+    if (index === 0) throw new DeviceMissing(device, "device not found");
+    return index;
+  }
+
+  /** Runs `exchange` on the socket; socket failures close it and name the device. */
+  #guarded<T>(device: string, exchange: (socket: NetlinkSocket) => T): T {
+    try {
+      return exchange(this.#open());
+    } catch (error) {
+      if (error instanceof NetlinkSocketError) {
+        this.close();
+        throw new TcError(device, error.message);
+      }
+      throw error;
+    }
+  }
+
+  /** One dump: every message answering `request`, retried when the kernel says it changed meanwhile. */
+  #dump(device: string, request: NetlinkRequest, describe: string): NetlinkMessage[] {
+    return this.#guarded(device, (socket) => {
+      for (let attempt = 1;; attempt++) {
+        const seq = this.#nextSeq();
+        this.stats.calls++;
+        socket.send(encodeMessage(request, seq));
+        const out: NetlinkMessage[] = [];
+        let interrupted = false;
+        for (;;) {
+          const messages = decodeMessages(socket.receive()).filter((m) => m.seq === seq);
+          const end = messages.find((m) => m.type === NL.NLMSG_DONE || m.type === NL.NLMSG_ERROR);
+          for (const m of messages) {
+            if (m.flags & NL.F_DUMP_INTR) interrupted = true;
+            if (m !== end && m.type !== NL.NLMSG_DONE && m.type !== NL.NLMSG_ERROR) out.push(m);
+          }
+          if (!end) continue;
+          const ack = decodeAck(end);
+          if (ack.error !== 0) throw this.#kernelError(device, describe, ack.error, ack.message);
+          break;
+        }
+        if (!interrupted || attempt >= DUMP_ATTEMPTS) return out;
+      }
+    });
+  }
+
+  #kernelError(device: string, describe: string, code: number, message?: string): TcError {
+    const text = `${describe}: ${errnoText(code)}${message ? `: ${message}` : ""}`;
+    return isNoDevice(code) ? new DeviceMissing(device, text) : new TcError(device, text);
+  }
+
+  /**
+   * Sends a step's requests in as few datagrams as fit, asking for an ACK
+   * on the last of each (errors are always answered), and throws the first
+   * error, with the number of others, once the whole step is answered.
+   */
+  #step(device: string, step: StepRequest[]): void {
+    this.#guarded(device, (socket) => {
+      const seqs = step.map(() => this.#nextSeq());
+      const bySeq = new Map(seqs.map((seq, i) => [seq, step[i]]));
+      const failures: { code: number; text: string }[] = [];
+      for (let start = 0; start < step.length;) {
+        let end = start;
+        let bytes = 0;
+        while (end < step.length) {
+          const size = align4(NL.headerSize + step[end].request.body.length);
+          if (end > start && bytes + size > SEND_BYTES) break;
+          bytes += size;
+          end++;
+        }
+        const datagram = new Uint8Array(bytes);
+        for (let i = start, at = 0; i < end; i++) {
+          const { request } = step[i];
+          const flags = i === end - 1 ? request.flags | NL.F_ACK : request.flags;
+          const frame = encodeMessage({ ...request, flags }, seqs[i]);
+          datagram.set(frame, at);
+          at += frame.length;
+        }
+        this.stats.calls++;
+        socket.send(datagram);
+        const lastSeq = seqs[end - 1];
+        for (let answered = false; !answered;) {
+          for (const message of decodeMessages(socket.receive())) {
+            const request = bySeq.get(message.seq);
+            if (!request || message.type !== NL.NLMSG_ERROR) continue;
+            const ack = decodeAck(message);
+            if (ack.error !== 0) {
+              const extack = ack.message ? `: ${ack.message}` : "";
+              failures.push({
+                code: ack.error,
+                text: `${request.describe()}: ${errnoText(ack.error)}${extack}`,
+              });
+            }
+            if (message.seq === lastSeq) answered = true;
+          }
+        }
+        start = end;
+      }
+      if (failures.length === 0) return;
+      const [first] = failures;
+      const others = failures.length > 1
+        ? ` (and ${failures.length - 1} more failed requests in this step)`
+        : "";
+      throw isNoDevice(first.code)
+        ? new DeviceMissing(device, first.text + others)
+        : new TcError(device, first.text + others);
+    });
+  }
+
+  read(device: string): Promise<TcState> {
+    return Promise.resolve().then(() => this.#read(device));
+  }
+
+  #read(device: string): TcState {
+    const ifindex = this.#index(device);
+    const kinds = this.#dump(device, qdiscDumpRequest(ifindex), `qdisc show dev ${device}`)
+      .map(decodeQdisc)
+      .filter((q) => q.ifindex === ifindex)
+      .map((q) => q.kind);
+    const state: TcState = {
+      device,
+      clsact: kinds.includes("clsact"),
+      foreignQdiscs: kinds.filter((kind) => kind !== "clsact" && !isDefaultQdisc(kind)),
+      filters: [],
+    };
+    if (!state.clsact) return state;
+    const foreign: string[] = [];
+    for (const hook of HOOKS) {
+      const filters: TcFilter[] = [];
+      const messages = this.#dump(
+        device,
+        filterDumpRequest(ifindex, hook),
+        `filter show dev ${device} ${hook}`,
+      );
+      for (const message of messages) {
+        const decoded = decodeFilter(message);
+        if (!decoded) continue;
+        if ("filter" in decoded) filters.push(decoded.filter);
+        else foreign.push(decoded.foreign);
+      }
+      // Chains in id order, as `tc` lists them; within a chain, the kernel's order.
+      filters.sort((a, b) => a.chain - b.chain);
+      state.filters.push(...filters);
+    }
+    state.foreignFilters = foreign;
+    return state;
+  }
+
+  apply(device: string, commands: TcCommand[]): Promise<void> {
+    return Promise.resolve().then(() => this.#apply(device, commands));
+  }
+
+  #apply(device: string, commands: TcCommand[]): void {
+    if (commands.length === 0) return;
+    const ifindex = this.#index(device);
+    for (const step of commandSteps(commands)) {
+      this.#step(
+        device,
+        step.map((command) => ({
+          request: commandRequest(ifindex, command),
+          describe: () => batchText(device, [command]).trim(),
+        })),
+      );
+    }
+  }
+}
