@@ -54,7 +54,17 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info("multi-networkpolicy-tc", { version: VERSION });
-  return await runDaemon(options, createSink(options));
+  let sink;
+  try {
+    sink = createSink(options);
+  } catch (error) {
+    log.error("cannot start the TC driver", {
+      driver: options.tcDriver,
+      err: error instanceof Error ? error.message : String(error),
+    });
+    return 1;
+  }
+  return await runDaemon(options, sink);
 }
 
 if (import.meta.main) {

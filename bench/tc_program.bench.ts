@@ -30,7 +30,7 @@ if (missing) {
     const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
     console.log(
       `tc programming (VM, emulated CPU): ${f.filters} filters on one representor, ` +
-        `median of ${f.rounds} rounds\n` +
+        `median of ${f.rounds} rounds after a warm-up (driver calls only)\n` +
         `  program, cmdline (one tc -batch):  ${c.programMs} ms ${
           JSON.stringify(c.programRounds)
         }, ` +

@@ -3,9 +3,16 @@ import { CmdlineDriver } from "./cmdline.ts";
 import type { TcDriver } from "./driver.ts";
 import { NetlinkDriver } from "./netlink.ts";
 
-/** A driver by its `--tc-driver` name; throws for an unknown name. */
+/**
+ * A driver by its `--tc-driver` name, ready to use (the netlink driver has
+ * its socket open); throws for an unknown name or a driver that cannot run here.
+ */
 export function createDriver(name: string): TcDriver {
   if (name === "cmdline") return new CmdlineDriver();
-  if (name === "netlink") return new NetlinkDriver();
+  if (name === "netlink") {
+    const driver = new NetlinkDriver();
+    driver.open();
+    return driver;
+  }
   throw new Error(`unknown TC driver ${JSON.stringify(name)}: want cmdline or netlink`);
 }

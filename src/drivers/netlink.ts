@@ -17,26 +17,20 @@ import {
 } from "./driver.ts";
 import { errnoText, isNoDevice } from "./netlink/errno.ts";
 import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./netlink/socket.ts";
-import { commandRequest, filterDumpRequest, qdiscDumpRequest } from "./netlink/tc_encode.ts";
+import { filterDumpRequest, qdiscDumpRequest, writeCommand } from "./netlink/tc_encode.ts";
 import { decodeFilter, decodeQdisc } from "./netlink/tc_decode.ts";
 import {
-  align4,
   decodeAck,
   decodeMessages,
   encodeMessage,
   type NetlinkMessage,
   type NetlinkRequest,
+  NetlinkWriter,
   NL,
 } from "./netlink/wire.ts";
 
 const HOOKS: readonly Hook[] = ["ingress", "egress"];
 const DUMP_ATTEMPTS = 5;
-
-/** One request of a step, with the words that name it in an error. */
-interface StepRequest {
-  request: NetlinkRequest;
-  describe: () => string;
-}
 
 /**
  * Splits commands into steps that must finish before the next starts: a
@@ -66,6 +60,11 @@ export class NetlinkDriver implements TcDriver {
 
   constructor(private readonly timeoutMs = 10_000) {}
 
+  /** Opens the socket now, so a node that cannot use netlink fails at start, not per sync. */
+  open(): void {
+    this.#open();
+  }
+
   /** Closes the socket; the next call opens a new one. */
   close(): void {
     this.#socket?.close();
@@ -84,7 +83,7 @@ export class NetlinkDriver implements TcDriver {
 
   #index(device: string): number {
     checkedDevice(device);
-    const index = interfaceIndex(device);
+    const index = this.#guarded(device, () => interfaceIndex(device));
     if (index === 0) throw new DeviceMissing(device, "device not found");
     return index;
   }
@@ -134,51 +133,47 @@ export class NetlinkDriver implements TcDriver {
   }
 
   /**
-   * Sends a step's requests in as few datagrams as fit, asking for an ACK
-   * on the last of each (errors are always answered), and throws the first
-   * error, with the number of others, once the whole step is answered.
+   * Writes a step's requests back to back, sends them in as few datagrams
+   * as fit, asking for an ACK on the last of each (errors are always
+   * answered), and throws the first error, with the number of others, once
+   * the whole step is answered.
    */
-  #step(device: string, step: StepRequest[]): void {
+  #step(device: string, ifindex: number, step: TcCommand[]): void {
     this.#guarded(device, (socket) => {
+      // About 250 bytes per filter: one buffer for the whole step, rarely regrown.
+      const writer = new NetlinkWriter(step.length * 256);
       const seqs = step.map(() => this.#nextSeq());
-      const bySeq = new Map(seqs.map((seq, i) => [seq, step[i]]));
+      step.forEach((command, i) => writeCommand(writer, ifindex, command, seqs[i]));
+      const bytes = writer.finish();
+      const starts = writer.messageStarts;
+      const endOf = (i: number) => (i + 1 < starts.length ? starts[i + 1] : bytes.length);
+      const indexOf = new Map(seqs.map((seq, i) => [seq, i]));
       const failures: { code: number; text: string }[] = [];
-      for (let start = 0; start < step.length;) {
-        let end = start;
-        let bytes = 0;
-        while (end < step.length) {
-          const size = align4(NL.headerSize + step[end].request.body.length);
-          if (end > start && bytes + size > SEND_BYTES) break;
-          bytes += size;
-          end++;
-        }
-        const datagram = new Uint8Array(bytes);
-        for (let i = start, at = 0; i < end; i++) {
-          const { request } = step[i];
-          const flags = i === end - 1 ? request.flags | NL.F_ACK : request.flags;
-          const frame = encodeMessage({ ...request, flags }, seqs[i]);
-          datagram.set(frame, at);
-          at += frame.length;
-        }
+      for (let first = 0; first < step.length;) {
+        let end = first + 1;
+        while (end < step.length && endOf(end) - starts[first] <= SEND_BYTES) end++;
+        writer.addFlags(starts[end - 1], NL.F_ACK);
         this.stats.calls++;
-        socket.send(datagram);
+        socket.send(bytes.subarray(starts[first], endOf(end - 1)));
         const lastSeq = seqs[end - 1];
         for (let answered = false; !answered;) {
           for (const message of decodeMessages(socket.receive())) {
-            const request = bySeq.get(message.seq);
-            if (!request || message.type !== NL.NLMSG_ERROR) continue;
+            const index = indexOf.get(message.seq);
+            if (index === undefined || message.type !== NL.NLMSG_ERROR) continue;
             const ack = decodeAck(message);
             if (ack.error !== 0) {
               const extack = ack.message ? `: ${ack.message}` : "";
               failures.push({
                 code: ack.error,
-                text: `${request.describe()}: ${errnoText(ack.error)}${extack}`,
+                text: `${batchText(device, [step[index]]).trim()}: ${
+                  errnoText(ack.error)
+                }${extack}`,
               });
             }
             if (message.seq === lastSeq) answered = true;
           }
         }
-        start = end;
+        first = end;
       }
       if (failures.length === 0) return;
       const [first] = failures;
@@ -238,13 +233,7 @@ export class NetlinkDriver implements TcDriver {
     if (commands.length === 0) return;
     const ifindex = this.#index(device);
     for (const step of commandSteps(commands)) {
-      this.#step(
-        device,
-        step.map((command) => ({
-          request: commandRequest(ifindex, command),
-          describe: () => batchText(device, [command]).trim(),
-        })),
-      );
+      this.#step(device, ifindex, step);
     }
   }
 }

@@ -12,11 +12,13 @@ import {
   chainDumpRequest,
   chainRequest,
   clsactRequest,
+  commandRequest,
   ctStateBits,
   filterDeleteRequest,
   filterDumpRequest,
   filterRequest,
   qdiscDumpRequest,
+  writeCommand,
 } from "../../src/drivers/netlink/tc_encode.ts";
 import {
   ctStateText,
@@ -25,13 +27,13 @@ import {
   decodeQdisc,
 } from "../../src/drivers/netlink/tc_decode.ts";
 import {
-  AttrWriter,
   decodeAck,
   decodeAttrs,
   decodeMessages,
   encodeMessage,
   NetlinkFormatError,
   type NetlinkRequest,
+  NetlinkWriter,
   NL,
 } from "../../src/drivers/netlink/wire.ts";
 import { commandSteps } from "../../src/drivers/netlink.ts";
@@ -299,7 +301,7 @@ Deno.test("kernel errors decode to errno and extended-ACK text", () => {
 });
 
 Deno.test("a capped error (NETLINK_CAP_ACK) skips the echoed header only", () => {
-  const tlvs = new AttrWriter().string(NL.ERR_ATTR_MSG, "Unknown device").finish();
+  const tlvs = new NetlinkWriter().string(NL.ERR_ATTR_MSG, "Unknown device").finish();
   const payload = new Uint8Array(4 + NL.headerSize + tlvs.length);
   const view = new DataView(payload.buffer);
   view.setInt32(0, -19, true);
@@ -312,7 +314,7 @@ Deno.test("a capped error (NETLINK_CAP_ACK) skips the echoed header only", () =>
 });
 
 Deno.test("attribute writer aligns, nests and patches lengths", () => {
-  const written = new AttrWriter().u8(1, 7).begin(2).u16(3, 0x1234).string(4, "ab").end().be16(
+  const written = new NetlinkWriter().u8(1, 7).begin(2).u16(3, 0x1234).string(4, "ab").end().be16(
     5,
     0x0800,
   )
@@ -325,7 +327,61 @@ Deno.test("attribute writer aligns, nests and patches lengths", () => {
   const top = decodeAttrs(written);
   assert.deepEqual(top.map((a) => a.type), [1, 2, 5]);
   assert.deepEqual(decodeAttrs(top[1].value).map((a) => a.type), [3, 4]);
-  assert.throws(() => new AttrWriter().begin(1).finish(), /unclosed/);
+  assert.throws(() => new NetlinkWriter().begin(1).finish(), /unclosed/);
+});
+
+Deno.test("attribute writer keeps every value across buffer growth", () => {
+  const writer = new NetlinkWriter();
+  for (let i = 0; i < 3000; i++) {
+    writer.u8(1, i & 0xff).be16(2, i).u32(3, i).be32(4, i).struct(
+      5,
+      4,
+      (v, at) => v.setUint32(at, i),
+    );
+  }
+  const attrs = decodeAttrs(writer.finish());
+  assert.equal(attrs.length, 15_000);
+  for (let i = 0; i < 3000; i++) {
+    const [a, b, c, d, e] = attrs.slice(i * 5, i * 5 + 5).map((x) => hex(x.value));
+    assert.deepEqual([a, b, c, d, e], [
+      (i & 0xff).toString(16).padStart(2, "0"),
+      i.toString(16).padStart(4, "0"),
+      hex(new Uint8Array(new Uint32Array([i]).buffer)),
+      i.toString(16).padStart(8, "0"),
+      i.toString(16).padStart(8, "0"),
+    ]);
+  }
+});
+
+Deno.test("a step written into one writer frames each command as it would be sent alone", () => {
+  const commands: TcCommand[] = [
+    { op: "qdisc-add" },
+    ...filterCases.map((c) => ({
+      op: "filter-add" as const,
+      filter: parseFilterCommand(c.command).filter,
+    })),
+    { op: "chain-del", hook: "egress", chain: 1_200_000 },
+  ];
+  const writer = new NetlinkWriter();
+  commands.forEach((command, i) => writeCommand(writer, IFINDEX, command, 100 + i));
+  writer.addFlags(writer.messageStarts.at(-1)!, NL.F_ACK);
+  const bytes = writer.finish();
+  const messages = decodeMessages(bytes);
+  assert.equal(messages.length, commands.length);
+  assert.equal(writer.messageStarts.length, commands.length);
+  commands.forEach((command, i) => {
+    const alone = commandRequest(IFINDEX, command);
+    const last = i === commands.length - 1;
+    assert.equal(messages[i].seq, 100 + i);
+    assert.equal(messages[i].flags, alone.flags | (last ? NL.F_ACK : 0));
+    assert.equal(messages[i].type, alone.type);
+    assert.equal(hex(messages[i].payload), hex(alone.body));
+  });
+  assert.throws(() => {
+    const writer = new NetlinkWriter();
+    writer.startMessage(1, 0, 0, 0);
+    writer.finish();
+  }, /unclosed/);
 });
 
 Deno.test("truncated messages and attributes are format errors, not crashes", () => {
@@ -360,6 +416,12 @@ Deno.test("encoder refuses values tc would refuse", () => {
     [{ prio: 0 }, /prio/],
     [{ prio: 70000 }, /prio/],
     [{ match: { dstIp: "10.0.0.0/33" } }, /invalid prefix/],
+    [{ match: { dstIp: "10.0.0.256/24" } }, /invalid prefix/],
+    [{ match: { dstIp: "10.0.0/8" } }, /invalid prefix/],
+    [{ match: { dstIp: "010.0.0.0/8" } }, /invalid prefix/],
+    [{ match: { dstIp: "10.0.0.0/033" } }, /invalid prefix/],
+    [{ match: { dstIp: "10.0.0.0" } }, /invalid prefix/],
+    [{ match: { dstIp: "10.0.0.0/8 action pass" } }, /invalid prefix/],
     [{ match: { dstIp: "fd00::/64" } }, /does not match ethertype/],
     [{ match: { ipProto: "tcp", dstPort: { first: 90, last: 80 } } }, /port/],
     [{ match: { dstPort: { first: 80, last: 80 } } }, /without ip_proto/],
@@ -369,6 +431,10 @@ Deno.test("encoder refuses values tc would refuse", () => {
   for (const [change, error] of bad) {
     assert.throws(() => filterRequest("add", 1, { ...base, ...change }), error);
   }
+  // Host bits are cleared, as for every other prefix the agent handles.
+  const withHostBits = filterRequest("add", 1, { ...base, match: { dstIp: "10.1.2.3/16" } });
+  const canonical = filterRequest("add", 1, { ...base, match: { dstIp: "10.1.0.0/16" } });
+  assert.equal(hex(withHostBits.body), hex(canonical.body));
 });
 
 Deno.test("steps keep the dispatch apart from the chains it sends traffic to", () => {

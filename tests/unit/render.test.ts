@@ -86,6 +86,19 @@ Deno.test("cli: usage errors exit 2 with one line; --help and --version exit 0",
   assert.match(version.stdout, /^multi-networkpolicy-tc \d+\.\d+\.\d+\n$/);
 });
 
+Deno.test("agent: --tc-driver netlink without FFI permission stops at start with one error", async () => {
+  // run() grants no --allow-ffi: the driver cannot load libc, and the agent says so and exits 1
+  // before it talks to any API server.
+  const out = await run("--tc-driver", "netlink", "--kubeconfig", "/nonexistent");
+  assert.equal(out.code, 1);
+  const lines = out.stderr.trimEnd().split("\n");
+  assert.match(
+    lines.at(-1)!,
+    /^E\d{4} .* cannot start the TC driver driver="netlink" err=".*--allow-ffi/,
+  );
+  assert.doesNotMatch(out.stderr, /kubeconfig/);
+});
+
 Deno.test("render: -o tc prints the tc -batch program the agent would apply", async () => {
   const result = await run("render", "-f", "examples/", "--node", "worker-1", "-o", "tc");
   assert.equal(result.code, 0);

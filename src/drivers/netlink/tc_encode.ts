@@ -4,10 +4,10 @@
  * (attribute order included), so a filter means the same to the kernel
  * whichever driver programmed it. Every number is range-checked first.
  */
-import { type Cidr, parseCidr } from "../../net/ip.ts";
+import { parseCidr } from "../../net/ip.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../tc/model.ts";
 import { UnsafeTcInput } from "../../tc/serialize.ts";
-import { AttrWriter, type NetlinkRequest, NL } from "./wire.ts";
+import { type NetlinkRequest, NetlinkWriter, NL, onlyRequest } from "./wire.ts";
 import {
   ACT,
   CLSACT,
@@ -35,41 +35,70 @@ function checked(name: string, value: number, max: number, min = 0): number {
   return value;
 }
 
-interface Tcmsg {
-  ifindex: number;
-  handle?: number;
-  parent?: number;
-  info?: number;
+/** Starts a TC message (nlmsghdr + tcmsg); the caller writes attributes and ends it. */
+function startTc(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  seq: number,
+  ifindex: number,
+  parent: number,
+  handle = 0,
+  info = 0,
+): NetlinkWriter {
+  const at = w.startMessage(type, flags, seq, TCMSG_SIZE);
+  return w.setU32(at + 4, ifindex).setU32(at + 8, handle).setU32(at + 12, parent)
+    .setU32(at + 16, info);
 }
 
-function request(type: number, flags: number, tcmsg: Tcmsg, attrs?: AttrWriter): NetlinkRequest {
-  const tail = attrs?.finish() ?? new Uint8Array();
-  const body = new Uint8Array(TCMSG_SIZE + tail.length);
-  const view = new DataView(body.buffer);
-  view.setInt32(4, tcmsg.ifindex, true);
-  view.setUint32(8, tcmsg.handle ?? 0, true);
-  view.setUint32(12, tcmsg.parent ?? 0, true);
-  view.setUint32(16, tcmsg.info ?? 0, true);
-  body.set(tail, TCMSG_SIZE);
-  return { type, flags, body };
+/** Runs `write` on a fresh writer and returns the one message it wrote, as a request. */
+function single(write: (w: NetlinkWriter) => void): NetlinkRequest {
+  const w = new NetlinkWriter();
+  write(w);
+  return onlyRequest(w);
 }
 
 const CREATE_EXCL = NL.F_REQUEST | NL.F_CREATE | NL.F_EXCL;
 const DUMP = NL.F_REQUEST | NL.F_DUMP;
 
-/** `qdisc add|del dev D clsact`. */
-export function clsactRequest(verb: "add" | "del", ifindex: number): NetlinkRequest {
-  return request(
+function writeClsact(w: NetlinkWriter, verb: "add" | "del", ifindex: number, seq: number): void {
+  startTc(
+    w,
     verb === "add" ? RTM.NEWQDISC : RTM.DELQDISC,
     verb === "add" ? CREATE_EXCL : NL.F_REQUEST,
-    { ifindex, handle: CLSACT.handle, parent: CLSACT.parent },
-    new AttrWriter().string(TCA.KIND, "clsact"),
-  );
+    seq,
+    ifindex,
+    CLSACT.parent,
+    CLSACT.handle,
+  ).string(TCA.KIND, "clsact").endMessage();
+}
+
+function writeChain(
+  w: NetlinkWriter,
+  verb: "add" | "del",
+  ifindex: number,
+  hook: Hook,
+  chain: number,
+  seq: number,
+): void {
+  startTc(
+    w,
+    verb === "add" ? RTM.NEWCHAIN : RTM.DELCHAIN,
+    verb === "add" ? CREATE_EXCL : NL.F_REQUEST,
+    seq,
+    ifindex,
+    hookParent(hook),
+  ).u32(TCA.CHAIN, checked("chain", chain, 0xffffffff)).endMessage();
+}
+
+/** `qdisc add|del dev D clsact`. */
+export function clsactRequest(verb: "add" | "del", ifindex: number): NetlinkRequest {
+  return single((w) => writeClsact(w, verb, ifindex, 0));
 }
 
 /** `qdisc show dev D` (the kernel may answer with other devices' qdiscs too). */
 export function qdiscDumpRequest(ifindex: number): NetlinkRequest {
-  return request(RTM.GETQDISC, DUMP, { ifindex });
+  return single((w) => startTc(w, RTM.GETQDISC, DUMP, 0, ifindex, 0).endMessage());
 }
 
 /** `chain add|del dev D HOOK chain N`. */
@@ -79,25 +108,21 @@ export function chainRequest(
   hook: Hook,
   chain: number,
 ): NetlinkRequest {
-  return request(
-    verb === "add" ? RTM.NEWCHAIN : RTM.DELCHAIN,
-    verb === "add" ? CREATE_EXCL : NL.F_REQUEST,
-    { ifindex, parent: hookParent(hook) },
-    new AttrWriter().u32(TCA.CHAIN, checked("chain", chain, 0xffffffff)),
-  );
+  return single((w) => writeChain(w, verb, ifindex, hook, chain, 0));
 }
 
 /** `chain show dev D HOOK`. */
 export function chainDumpRequest(ifindex: number, hook: Hook): NetlinkRequest {
-  return request(RTM.GETCHAIN, DUMP, { ifindex, parent: hookParent(hook) });
+  return single((w) => startTc(w, RTM.GETCHAIN, DUMP, 0, ifindex, hookParent(hook)).endMessage());
 }
 
 /** `filter show dev D HOOK [chain N]`: every chain of the hook when `chain` is absent. */
 export function filterDumpRequest(ifindex: number, hook: Hook, chain?: number): NetlinkRequest {
-  const attrs = chain === undefined
-    ? undefined
-    : new AttrWriter().u32(TCA.CHAIN, checked("chain", chain, 0xffffffff));
-  return request(RTM.GETTFILTER, DUMP, { ifindex, parent: hookParent(hook) }, attrs);
+  return single((w) => {
+    startTc(w, RTM.GETTFILTER, DUMP, 0, ifindex, hookParent(hook));
+    if (chain !== undefined) w.u32(TCA.CHAIN, checked("chain", chain, 0xffffffff));
+    w.endMessage();
+  });
 }
 
 function ethType(protocol: string): number {
@@ -106,51 +131,99 @@ function ethType(protocol: string): number {
   return value;
 }
 
-function filterTcmsg(ifindex: number, filter: TcFilter): Tcmsg {
+/** tcm_info of a filter: prio in the upper half, the protocol in network order in the lower. */
+function filterInfo(filter: TcFilter): number {
   const prio = checked("prio", filter.prio, 0xffff, 1);
   const protocol = ethType(filter.protocol);
-  // tcm_info: prio in the upper half, the protocol in network order in the lower.
-  const info = (prio * 0x10000 + ((protocol & 0xff) << 8 | protocol >> 8)) >>> 0;
-  return {
-    ifindex,
-    handle: checked("handle", filter.handle, 0xffffffff),
-    parent: hookParent(filter.hook),
-    info,
-  };
+  return (prio * 0x10000 + (((protocol & 0xff) << 8) | (protocol >> 8))) >>> 0;
 }
 
-function addressBytes(cidr: Cidr): { address: Uint8Array; mask: Uint8Array } {
-  const size = cidr.family === 4 ? 4 : 16;
-  const address = new Uint8Array(size);
-  const mask = new Uint8Array(size);
-  let value = cidr.base;
-  for (let i = size - 1; i >= 0; i--) {
-    address[i] = Number(value & 0xffn);
-    value >>= 8n;
+const DOT = 46;
+const SLASH = 47;
+
+/**
+ * Reads a plain `a.b.c.d/len` into `out` (base with host bits cleared,
+ * mask); false when the text is not that form. No regex and no allocation:
+ * this runs once per address of every filter.
+ */
+function ipv4Prefix(text: string, out: { base: number; mask: number }): boolean {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false; // no leading zeros, as inet_pton
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return false;
+    } else if ((c === DOT && parts < 3) || (c === SLASH && parts === 3)) {
+      if (digits === 0) return false;
+      value = value * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+      if (c === SLASH) break;
+    } else return false;
   }
-  for (let bit = 0; bit < cidr.prefix; bit++) mask[bit >> 3] |= 0x80 >> (bit & 7);
-  return { address, mask };
+  if (parts !== 4 || i === text.length) return false;
+  let length = 0;
+  for (i++, digits = 0; i < text.length; i++, digits++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57 || digits >= 2) return false;
+    length = length * 10 + (c - 48);
+  }
+  if (digits === 0 || length > 32) return false;
+  out.mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  out.base = (value & out.mask) >>> 0;
+  return true;
 }
 
-function writeAddress(attrs: AttrWriter, text: string, source: boolean, protocol: string): void {
-  const cidr = parseCidr(text);
-  if (!cidr) throw new UnsafeTcInput(`invalid prefix ${JSON.stringify(text)}`);
-  const { address, mask } = addressBytes(cidr);
-  const types = cidr.family === 4
+const parsedV4 = { base: 0, mask: 0 };
+
+function writeAddress(attrs: NetlinkWriter, text: string, source: boolean, protocol: string): void {
+  const family = text.includes(":") ? 6 : 4;
+  if (protocol !== (family === 4 ? "ip" : "ipv6")) {
+    throw new UnsafeTcInput(`prefix ${text} does not match ethertype ${protocol}`);
+  }
+  const [key, maskKey] = family === 4
     ? source
       ? [FLOWER.KEY_IPV4_SRC, FLOWER.KEY_IPV4_SRC_MASK]
       : [FLOWER.KEY_IPV4_DST, FLOWER.KEY_IPV4_DST_MASK]
     : source
     ? [FLOWER.KEY_IPV6_SRC, FLOWER.KEY_IPV6_SRC_MASK]
     : [FLOWER.KEY_IPV6_DST, FLOWER.KEY_IPV6_DST_MASK];
-  if (protocol !== (cidr.family === 4 ? "ip" : "ipv6")) {
-    throw new UnsafeTcInput(`prefix ${text} does not match ethertype ${protocol}`);
+  if (family === 4 && ipv4Prefix(text, parsedV4)) {
+    attrs.be32(key, parsedV4.base).be32(maskKey, parsedV4.mask);
+    return;
   }
-  attrs.bytes(types[0], address).bytes(types[1], mask);
+  const cidr = parseCidr(text);
+  if (!cidr || cidr.family !== family) {
+    throw new UnsafeTcInput(`invalid prefix ${JSON.stringify(text)}`);
+  }
+  const size = family === 4 ? 4 : 16;
+  const address = new Uint8Array(size);
+  let value = cidr.base;
+  for (let i = size - 1; i >= 0; i--, value >>= 8n) address[i] = Number(value & 0xffn);
+  const mask = new Uint8Array(size);
+  for (let bit = 0; bit < cidr.prefix; bit++) mask[bit >> 3] |= 0x80 >> (bit & 7);
+  attrs.bytes(key, address).bytes(maskKey, mask);
 }
+
+const ctStateCache = new Map<string, { value: number; mask: number }>();
 
 /** Encodes a ct_state flag string (`+trk+est`, `-rpl`...) as value and mask. */
 export function ctStateBits(text: string): { value: number; mask: number } {
+  let bits = ctStateCache.get(text);
+  if (!bits) {
+    bits = parseCtState(text);
+    if (ctStateCache.size < 64) ctStateCache.set(text, bits);
+  }
+  return bits;
+}
+
+function parseCtState(text: string): { value: number; mask: number } {
   let value = 0;
   let mask = 0;
   const re = /([+-])([a-z]{3})/y;
@@ -173,7 +246,7 @@ function innerProtocol(filter: TcFilter): string {
   return filter.match.cvlanEthType ?? filter.match.vlanEthType ?? filter.protocol;
 }
 
-function writeKeys(attrs: AttrWriter, filter: TcFilter): void {
+function writeKeys(attrs: NetlinkWriter, filter: TcFilter): void {
   const match: FlowerMatch = filter.match;
   if (match.vlanEthType) attrs.be16(FLOWER.KEY_VLAN_ETH_TYPE, ethType(match.vlanEthType));
   if (match.cvlanEthType) attrs.be16(FLOWER.KEY_CVLAN_ETH_TYPE, ethType(match.cvlanEthType));
@@ -212,21 +285,19 @@ function writeKeys(attrs: AttrWriter, filter: TcFilter): void {
   }
 }
 
-/** struct tc_gact / tc_ct: index, capab, action, refcnt, bindcnt. */
-function actionParms(control: number): Uint8Array {
-  const parms = new Uint8Array(20);
-  new DataView(parms.buffer).setInt32(8, control, true);
-  return parms;
+/** struct tc_gact / tc_ct: index, capab, action, refcnt, bindcnt (only the action set). */
+function writeParms(attrs: NetlinkWriter, type: number, control: number): NetlinkWriter {
+  return attrs.struct(type, 20, (view, at) => view.setInt32(at + 8, control, true));
 }
 
-function writeAction(attrs: AttrWriter, order: number, action: TcAction): void {
+function writeAction(attrs: NetlinkWriter, order: number, action: TcAction): void {
   attrs.begin(order);
   if (action.kind === "ct") {
     attrs.string(ACT.KIND, "ct").begin(ACT.OPTIONS | NL.ATTR_NESTED);
     const zone = checked("zone", action.zone, 0xffff);
     if (zone !== 0) attrs.u16(CT.ZONE, zone);
     attrs.u16(CT.ACTION, action.commit ? CT.ACT_COMMIT : 0);
-    attrs.bytes(CT.PARMS, actionParms(TC_ACT.PIPE)).end();
+    writeParms(attrs, CT.PARMS, TC_ACT.PIPE).end();
   } else {
     const control = action.kind === "pass"
       ? TC_ACT.OK
@@ -234,28 +305,42 @@ function writeAction(attrs: AttrWriter, order: number, action: TcAction): void {
       ? TC_ACT.SHOT
       : (TC_ACT.GOTO_CHAIN | checked("goto chain", action.chain, TC_ACT.VALUE_MASK)) >>> 0;
     attrs.string(ACT.KIND, "gact").begin(ACT.OPTIONS | NL.ATTR_NESTED);
-    attrs.bytes(GACT.PARMS, actionParms(control)).end();
+    writeParms(attrs, GACT.PARMS, control).end();
   }
   attrs.end();
 }
 
-function filterAttrs(filter: TcFilter, withMatch: boolean): AttrWriter {
-  const attrs = new AttrWriter()
+function writeFilter(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  ifindex: number,
+  filter: TcFilter,
+  seq: number,
+): void {
+  const handle = checked("handle", filter.handle, 0xffffffff);
+  startTc(w, type, flags, seq, ifindex, hookParent(filter.hook), handle, filterInfo(filter))
     .u32(TCA.CHAIN, checked("chain", filter.chain, 0xffffffff))
     .string(TCA.KIND, "flower")
     .begin(TCA.OPTIONS);
-  if (withMatch) {
-    writeKeys(attrs, filter);
+  // A delete names the filter only; tc still sends its flags and ethertype.
+  if (type === RTM.NEWTFILTER) {
+    writeKeys(w, filter);
     if (filter.actions.length > 0) {
-      attrs.begin(FLOWER.ACT);
-      filter.actions.forEach((action, i) => writeAction(attrs, i + 1, action));
-      attrs.end();
+      w.begin(FLOWER.ACT);
+      for (let i = 0; i < filter.actions.length; i++) writeAction(w, i + 1, filter.actions[i]);
+      w.end();
     }
   }
-  attrs.u32(FLOWER.FLAGS, 0);
-  if (filter.protocol !== "all") attrs.be16(FLOWER.KEY_ETH_TYPE, ethType(filter.protocol));
-  return attrs.end();
+  w.u32(FLOWER.FLAGS, 0);
+  if (filter.protocol !== "all") w.be16(FLOWER.KEY_ETH_TYPE, ethType(filter.protocol));
+  w.end().endMessage();
 }
+
+const FILTER_FLAGS = {
+  add: CREATE_EXCL,
+  replace: NL.F_REQUEST | NL.F_CREATE,
+} as const;
 
 /** `filter add|replace dev D ... flower KEYS ACTIONS`. */
 export function filterRequest(
@@ -263,38 +348,40 @@ export function filterRequest(
   ifindex: number,
   filter: TcFilter,
 ): NetlinkRequest {
-  return request(
-    RTM.NEWTFILTER,
-    verb === "add" ? CREATE_EXCL : NL.F_REQUEST | NL.F_CREATE,
-    filterTcmsg(ifindex, filter),
-    filterAttrs(filter, true),
-  );
+  return single((w) => writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS[verb], ifindex, filter, 0));
 }
 
 /** `filter del dev D HOOK protocol P prio N handle H chain C flower`. */
 export function filterDeleteRequest(ifindex: number, filter: TcFilter): NetlinkRequest {
-  return request(
-    RTM.DELTFILTER,
-    NL.F_REQUEST,
-    filterTcmsg(ifindex, filter),
-    filterAttrs(filter, false),
-  );
+  return single((w) => writeFilter(w, RTM.DELTFILTER, NL.F_REQUEST, ifindex, filter, 0));
 }
 
-/** The request for one actuator command (no ACK flag: the sender adds it where it waits). */
-export function commandRequest(ifindex: number, command: TcCommand): NetlinkRequest {
+/**
+ * Appends the message for one actuator command to `w` (without the ACK
+ * flag: the sender adds it where it waits).
+ */
+export function writeCommand(
+  w: NetlinkWriter,
+  ifindex: number,
+  command: TcCommand,
+  seq: number,
+): void {
   switch (command.op) {
     case "qdisc-add":
-      return clsactRequest("add", ifindex);
     case "qdisc-del":
-      return clsactRequest("del", ifindex);
+      return writeClsact(w, command.op === "qdisc-add" ? "add" : "del", ifindex, seq);
     case "filter-add":
-      return filterRequest("add", ifindex, command.filter);
+      return writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS.add, ifindex, command.filter, seq);
     case "filter-replace":
-      return filterRequest("replace", ifindex, command.filter);
+      return writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS.replace, ifindex, command.filter, seq);
     case "filter-del":
-      return filterDeleteRequest(ifindex, command.filter);
+      return writeFilter(w, RTM.DELTFILTER, NL.F_REQUEST, ifindex, command.filter, seq);
     case "chain-del":
-      return chainRequest("del", ifindex, command.hook, command.chain);
+      return writeChain(w, "del", ifindex, command.hook, command.chain, seq);
   }
+}
+
+/** The request for one actuator command, on its own. */
+export function commandRequest(ifindex: number, command: TcCommand): NetlinkRequest {
+  return single((w) => writeCommand(w, ifindex, command, 0));
 }

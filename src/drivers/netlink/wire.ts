@@ -33,15 +33,45 @@ export function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
+const encoder = new TextEncoder();
+const encodedNames = new Map<string, Uint8Array>();
+
+/** NUL-terminated UTF-8 of a (short, recurring) name such as an action kind. */
+function nulTerminated(value: string): Uint8Array {
+  let bytes = encodedNames.get(value);
+  if (!bytes) {
+    bytes = encoder.encode(`${value}\0`);
+    if (encodedNames.size < 64) encodedNames.set(value, bytes);
+  }
+  return bytes;
+}
+
 /**
- * Writes one attribute stream: scalars, strings, raw bytes and nests. Nest
- * lengths are patched when the nest ends.
+ * Writes netlink messages back to back into one growing buffer, or a bare
+ * attribute stream: framed messages (header, fixed part, attributes),
+ * scalars, strings, raw bytes, structs and nests, with 4-byte alignment.
+ * Lengths of nests and messages are patched when they end. One writer
+ * serves a whole batch, so encoding allocates nothing per message.
  */
-export class AttrWriter {
-  #bytes = new Uint8Array(256);
-  #view = new DataView(this.#bytes.buffer);
+export class NetlinkWriter {
+  #bytes: Uint8Array;
+  #view: DataView;
   #length = 0;
   readonly #open: number[] = [];
+  #message = -1;
+  /** Offsets where each message written so far starts. */
+  readonly messageStarts: number[] = [];
+
+  /** `capacity`: bytes to start with (the buffer grows as needed). */
+  constructor(capacity = 4096) {
+    this.#bytes = new Uint8Array(Math.max(64, capacity));
+    this.#view = new DataView(this.#bytes.buffer);
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#length;
+  }
 
   #reserve(n: number): number {
     const at = this.#length;
@@ -52,7 +82,7 @@ export class AttrWriter {
       this.#bytes = grown;
       this.#view = new DataView(grown.buffer);
     }
-    this.#bytes.fill(0, at, need);
+    // Fresh buffers are zeroed and nothing is written past the end, so padding is zero.
     this.#length = need;
     return at;
   }
@@ -64,41 +94,89 @@ export class AttrWriter {
     return at + 4;
   }
 
-  /** Raw bytes (a struct, an address). */
+  /**
+   * Starts a message: nlmsghdr (port id 0: the kernel fills it in) and a
+   * zeroed fixed part of `fixedSize` bytes, whose offset is returned: fill
+   * it with {@link setU32}.
+   */
+  startMessage(type: number, flags: number, seq: number, fixedSize: number): number {
+    if (this.#message >= 0) throw new Error("netlink: message not ended");
+    const at = this.#reserve(NL.headerSize + fixedSize);
+    this.#view.setUint16(at + 4, type, true);
+    this.#view.setUint16(at + 6, flags, true);
+    this.#view.setUint32(at + 8, seq >>> 0, true);
+    this.#message = at;
+    this.messageStarts.push(at);
+    return at + NL.headerSize;
+  }
+
+  /** Sets a host-order u32 at `at` (in a message's fixed part). */
+  setU32(at: number, value: number): this {
+    this.#view.setUint32(at, value >>> 0, true);
+    return this;
+  }
+
+  /** Ends the current message (patches its length). */
+  endMessage(): this {
+    if (this.#message < 0 || this.#open.length > 0) {
+      throw new Error("netlink: endMessage() without a message or with an open nest");
+    }
+    this.#view.setUint32(this.#message, this.#length - this.#message, true);
+    this.#message = -1;
+    return this;
+  }
+
+  /** Raw bytes (an address). */
   bytes(type: number, value: Uint8Array): this {
-    this.#bytes.set(value, this.#header(type, value.length));
+    const at = this.#header(type, value.length);
+    this.#bytes.set(value, at);
+    return this;
+  }
+
+  /** A zeroed struct of `size` bytes, filled in by `write`. */
+  struct(type: number, size: number, write: (view: DataView, at: number) => void): this {
+    const at = this.#header(type, size);
+    write(this.#view, at);
     return this;
   }
 
   /** A NUL-terminated string. */
   string(type: number, value: string): this {
-    const encoded = new TextEncoder().encode(value);
-    const at = this.#header(type, encoded.length + 1);
-    this.#bytes.set(encoded, at);
-    return this;
+    return this.bytes(type, nulTerminated(value));
   }
 
   /** u8. */
   u8(type: number, value: number): this {
-    this.#view.setUint8(this.#header(type, 1), value);
+    const at = this.#header(type, 1);
+    this.#view.setUint8(at, value);
     return this;
   }
 
   /** u16 in host order. */
   u16(type: number, value: number): this {
-    this.#view.setUint16(this.#header(type, 2), value, true);
+    const at = this.#header(type, 2);
+    this.#view.setUint16(at, value, true);
     return this;
   }
 
   /** u16 in network order (ports, ethertypes). */
   be16(type: number, value: number): this {
-    this.#view.setUint16(this.#header(type, 2), value, false);
+    const at = this.#header(type, 2);
+    this.#view.setUint16(at, value, false);
     return this;
   }
 
   /** u32 in host order. */
   u32(type: number, value: number): this {
-    this.#view.setUint32(this.#header(type, 4), value >>> 0, true);
+    const at = this.#header(type, 4);
+    this.#view.setUint32(at, value >>> 0, true);
+    return this;
+  }
+
+  /** u32 in network order (IPv4 addresses and masks). */
+  be32(type: number, value: number): this {
+    const at = this.#header(type, 4);
+    this.#view.setUint32(at, value >>> 0, false);
     return this;
   }
 
@@ -116,10 +194,18 @@ export class AttrWriter {
     return this;
   }
 
-  /** The attributes written so far. */
+  /** Adds flags to the message that starts at `start` (an ACK request, say). */
+  addFlags(start: number, flags: number): this {
+    this.#view.setUint16(start + 6, this.#view.getUint16(start + 6, true) | flags, true);
+    return this;
+  }
+
+  /** Everything written (a view, not a copy: the writer is done with it). */
   finish(): Uint8Array {
-    if (this.#open.length > 0) throw new Error("netlink: unclosed nested attribute");
-    return this.#bytes.slice(0, this.#length);
+    if (this.#open.length > 0 || this.#message >= 0) {
+      throw new Error("netlink: unclosed nested attribute or message");
+    }
+    return this.#bytes.subarray(0, this.#length);
   }
 }
 
@@ -130,7 +216,19 @@ export interface NetlinkRequest {
   body: Uint8Array;
 }
 
-/** Frames a request: nlmsghdr with the given sequence number (port id 0: the kernel fills it). */
+/** The one message a writer holds, as a request (its type, flags and body). */
+export function onlyRequest(writer: NetlinkWriter): NetlinkRequest {
+  const bytes = writer.finish();
+  if (writer.messageStarts.length !== 1) throw new Error("netlink: want exactly one message");
+  const view = dataView(bytes);
+  return {
+    type: view.getUint16(4, true),
+    flags: view.getUint16(6, true),
+    body: bytes.slice(NL.headerSize, view.getUint32(0, true)),
+  };
+}
+
+/** Frames one request: nlmsghdr with the given sequence number (port id 0: the kernel fills it). */
 export function encodeMessage(request: NetlinkRequest, seq: number): Uint8Array {
   const length = NL.headerSize + request.body.length;
   const out = new Uint8Array(align4(length));
@@ -139,7 +237,6 @@ export function encodeMessage(request: NetlinkRequest, seq: number): Uint8Array 
   view.setUint16(4, request.type, true);
   view.setUint16(6, request.flags, true);
   view.setUint32(8, seq >>> 0, true);
-  view.setUint32(12, 0, true);
   out.set(request.body, NL.headerSize);
   return out;
 }
