@@ -24,7 +24,7 @@ export function isDefaultQdisc(kind: string): boolean {
 
 /** Counters a driver keeps, for metrics and benchmarks. */
 export interface DriverStats {
-  /** Processes started (cmdline) or netlink requests sent. */
+  /** Processes started (cmdline) or sendmsg calls made (netlink). */
   calls: number;
 }
 

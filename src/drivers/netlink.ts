@@ -23,6 +23,7 @@ import {
   decodeAck,
   decodeMessages,
   encodeMessage,
+  NetlinkFormatError,
   type NetlinkMessage,
   type NetlinkRequest,
   NetlinkWriter,
@@ -88,12 +89,16 @@ export class NetlinkDriver implements TcDriver {
     return index;
   }
 
-  /** Runs `exchange` on the socket; socket failures close it and name the device. */
+  /**
+   * Runs `exchange` on the socket. A socket failure or an answer that does
+   * not parse closes the socket (it may be out of step) and becomes an
+   * error naming the device.
+   */
   #guarded<T>(device: string, exchange: (socket: NetlinkSocket) => T): T {
     try {
       return exchange(this.#open());
     } catch (error) {
-      if (error instanceof NetlinkSocketError) {
+      if (error instanceof NetlinkSocketError || error instanceof NetlinkFormatError) {
         this.close();
         throw new TcError(device, error.message);
       }
@@ -101,8 +106,16 @@ export class NetlinkDriver implements TcDriver {
     }
   }
 
-  /** One dump: every message answering `request`, retried when the kernel says it changed meanwhile. */
-  #dump(device: string, request: NetlinkRequest, describe: string): NetlinkMessage[] {
+  /**
+   * One dump: every message answering `request`, decoded; retried when the
+   * kernel says it changed meanwhile.
+   */
+  #dump<T>(
+    device: string,
+    request: NetlinkRequest,
+    describe: string,
+    decode: (message: NetlinkMessage) => T,
+  ): T[] {
     return this.#guarded(device, (socket) => {
       for (let attempt = 1;; attempt++) {
         const seq = this.#nextSeq();
@@ -122,7 +135,7 @@ export class NetlinkDriver implements TcDriver {
           if (ack.error !== 0) throw this.#kernelError(device, describe, ack.error, ack.message);
           break;
         }
-        if (!interrupted || attempt >= DUMP_ATTEMPTS) return out;
+        if (!interrupted || attempt >= DUMP_ATTEMPTS) return out.map(decode);
       }
     });
   }
@@ -192,8 +205,12 @@ export class NetlinkDriver implements TcDriver {
 
   #read(device: string): TcState {
     const ifindex = this.#index(device);
-    const kinds = this.#dump(device, qdiscDumpRequest(ifindex), `qdisc show dev ${device}`)
-      .map(decodeQdisc)
+    const kinds = this.#dump(
+      device,
+      qdiscDumpRequest(ifindex),
+      `qdisc show dev ${device}`,
+      decodeQdisc,
+    )
       .filter((q) => q.ifindex === ifindex)
       .map((q) => q.kind);
     const state: TcState = {
@@ -206,13 +223,13 @@ export class NetlinkDriver implements TcDriver {
     const foreign: string[] = [];
     for (const hook of HOOKS) {
       const filters: TcFilter[] = [];
-      const messages = this.#dump(
+      const decodedFilters = this.#dump(
         device,
         filterDumpRequest(ifindex, hook),
         `filter show dev ${device} ${hook}`,
+        decodeFilter,
       );
-      for (const message of messages) {
-        const decoded = decodeFilter(message);
+      for (const decoded of decodedFilters) {
         if (!decoded) continue;
         if ("filter" in decoded) filters.push(decoded.filter);
         else foreign.push(decoded.foreign);

@@ -13,7 +13,14 @@ import type {
   TcAction,
   TcFilter,
 } from "../../tc/model.ts";
-import { type Attr, attr, dataView, decodeAttrs, type NetlinkMessage } from "./wire.ts";
+import {
+  type Attr,
+  attr,
+  dataView,
+  decodeAttrs,
+  NetlinkFormatError,
+  type NetlinkMessage,
+} from "./wire.ts";
 import {
   ACT,
   CLSACT,
@@ -39,7 +46,9 @@ export interface Tcmsg {
 /** Splits a TC message into its tcmsg header and attributes. */
 export function decodeTcMessage(message: NetlinkMessage): { tcmsg: Tcmsg; attrs: Attr[] } {
   const view = dataView(message.payload);
-  if (message.payload.length < TCMSG_SIZE) throw new Error("netlink: TC message too short");
+  if (message.payload.length < TCMSG_SIZE) {
+    throw new NetlinkFormatError("netlink: TC message too short");
+  }
   return {
     tcmsg: {
       ifindex: view.getInt32(4, true),

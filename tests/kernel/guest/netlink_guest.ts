@@ -199,6 +199,7 @@ async function missingModule(driver: NetlinkDriver): Promise<void> {
           /^nlerr0: filter add dev nlerr0 ingress protocol ip prio 9 handle 12 chain 0 flower action ct zone 42 pipe action pass: /,
         );
         assert.match(error.message, /module|not supported|No such file/i);
+        console.log(`missing module: ${error.message}`);
         return true;
       },
     );
