@@ -64,7 +64,7 @@ for (const driver of ["cmdline", "netlink"]) {
 }
 
 Deno.test({
-  name: "kernel: guest tests (round trip, no-leak, revocation, restart)",
+  name: "kernel: guest tests (round trip, netlink driver, no-leak, revocation, restart)",
   ignore: missing !== null,
   sanitizeResources: false,
   sanitizeOps: false,
