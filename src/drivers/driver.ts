@@ -34,6 +34,10 @@ export interface TcDriver {
   readonly stats: DriverStats;
   /** Reads the clsact qdisc and every filter on the device. */
   read(device: string): Promise<TcState>;
-  /** Applies the commands in order, as one unit where the driver can (one `tc -batch`). */
+  /**
+   * Applies the commands in order and stops at a failure: `cmdline` at the
+   * failing line of its one `tc -batch`, `netlink` at the end of the failing
+   * step (the dispatch is never touched after its chains failed).
+   */
   apply(device: string, commands: TcCommand[]): Promise<void>;
 }

@@ -31,6 +31,14 @@ import {
 } from "./netlink/wire.ts";
 
 const HOOKS: readonly Hook[] = ["ingress", "egress"];
+
+/** A step's commands, written back to back with their sequence numbers. */
+interface EncodedStep {
+  commands: TcCommand[];
+  writer: NetlinkWriter;
+  bytes: Uint8Array;
+  seqs: number[];
+}
 const DUMP_ATTEMPTS = 5;
 
 /**
@@ -145,26 +153,30 @@ export class NetlinkDriver implements TcDriver {
     return isNoDevice(code) ? new DeviceMissing(device, text) : new TcError(device, text);
   }
 
+  /** Writes a step's requests back to back, each with its own sequence number. */
+  #encode(ifindex: number, step: TcCommand[]): EncodedStep {
+    // About 250 bytes per filter: one buffer for the whole step, rarely regrown.
+    const writer = new NetlinkWriter(step.length * 256);
+    const seqs = step.map(() => this.#nextSeq());
+    step.forEach((command, i) => writeCommand(writer, ifindex, command, seqs[i]));
+    return { commands: step, writer, bytes: writer.finish(), seqs };
+  }
+
   /**
-   * Writes a step's requests back to back, sends them in as few datagrams
-   * as fit, asking for an ACK on the last of each (errors are always
-   * answered), and throws the first error, with the number of others, once
-   * the whole step is answered.
+   * Sends an encoded step in as few datagrams as fit, asking for an ACK on
+   * the last request of each (errors are always answered), and throws the
+   * first error, with the number of others, once the whole step is answered.
    */
-  #step(device: string, ifindex: number, step: TcCommand[]): void {
+  #send(device: string, step: EncodedStep): void {
     this.#guarded(device, (socket) => {
-      // About 250 bytes per filter: one buffer for the whole step, rarely regrown.
-      const writer = new NetlinkWriter(step.length * 256);
-      const seqs = step.map(() => this.#nextSeq());
-      step.forEach((command, i) => writeCommand(writer, ifindex, command, seqs[i]));
-      const bytes = writer.finish();
+      const { commands, writer, bytes, seqs } = step;
       const starts = writer.messageStarts;
       const endOf = (i: number) => (i + 1 < starts.length ? starts[i + 1] : bytes.length);
       const indexOf = new Map(seqs.map((seq, i) => [seq, i]));
       const failures: { code: number; text: string }[] = [];
-      for (let first = 0; first < step.length;) {
+      for (let first = 0; first < commands.length;) {
         let end = first + 1;
-        while (end < step.length && endOf(end) - starts[first] <= SEND_BYTES) end++;
+        while (end < commands.length && endOf(end) - starts[first] <= SEND_BYTES) end++;
         writer.addFlags(starts[end - 1], NL.F_ACK);
         this.stats.calls++;
         socket.send(bytes.subarray(starts[first], endOf(end - 1)));
@@ -175,12 +187,11 @@ export class NetlinkDriver implements TcDriver {
             if (index === undefined || message.type !== NL.NLMSG_ERROR) continue;
             const ack = decodeAck(message);
             if (ack.error !== 0) {
+              const command = batchText(device, [commands[index]]).trim();
               const extack = ack.message ? `: ${ack.message}` : "";
               failures.push({
                 code: ack.error,
-                text: `${batchText(device, [step[index]]).trim()}: ${
-                  errnoText(ack.error)
-                }${extack}`,
+                text: `${command}: ${errnoText(ack.error)}${extack}`,
               });
             }
             if (message.seq === lastSeq) answered = true;
@@ -249,8 +260,8 @@ export class NetlinkDriver implements TcDriver {
   #apply(device: string, commands: TcCommand[]): void {
     if (commands.length === 0) return;
     const ifindex = this.#index(device);
-    for (const step of commandSteps(commands)) {
-      this.#step(device, ifindex, step);
-    }
+    // Everything is encoded (and so validated) before the first request goes out.
+    const steps = commandSteps(commands).map((step) => this.#encode(ifindex, step));
+    for (const step of steps) this.#send(device, step);
   }
 }

@@ -126,7 +126,7 @@ export function filterDumpRequest(ifindex: number, hook: Hook, chain?: number): 
 }
 
 function ethType(protocol: string): number {
-  const value = ETH_P[protocol];
+  const value = Object.hasOwn(ETH_P, protocol) ? ETH_P[protocol] : undefined;
   if (value === undefined) throw new UnsafeTcInput(`unknown protocol ${JSON.stringify(protocol)}`);
   return value;
 }
@@ -251,7 +251,7 @@ function writeKeys(attrs: NetlinkWriter, filter: TcFilter): void {
   if (match.vlanEthType) attrs.be16(FLOWER.KEY_VLAN_ETH_TYPE, ethType(match.vlanEthType));
   if (match.cvlanEthType) attrs.be16(FLOWER.KEY_CVLAN_ETH_TYPE, ethType(match.cvlanEthType));
   if (match.ipProto) {
-    const proto = IPPROTO[match.ipProto];
+    const proto = Object.hasOwn(IPPROTO, match.ipProto) ? IPPROTO[match.ipProto] : undefined;
     if (proto === undefined) throw new UnsafeTcInput(`unknown ip_proto ${match.ipProto}`);
     attrs.u8(FLOWER.KEY_IP_PROTO, proto);
   }

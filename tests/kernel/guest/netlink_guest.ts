@@ -14,6 +14,7 @@ import { NetlinkDriver } from "../../../src/drivers/netlink.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
 import type { TcFilter } from "../../../src/tc/model.ts";
+import { UnsafeTcInput } from "../../../src/tc/serialize.ts";
 import { isOurs, sameFilters } from "../../../src/tc/plan.ts";
 import { run, tryRun } from "../scenario/shell.ts";
 import { exampleCluster, rulesFor, withTopology } from "./common.ts";
@@ -174,6 +175,19 @@ Deno.test("netlink: kernel errors name the device and the filter", async () => {
         { op: "qdisc-del" },
       ]), /File exists \(EEXIST\): Filter already exists/);
     assert.equal((await driver.read("nlerr0")).clsact, true);
+    // Nothing goes out when a command fails validation, even one in a later step.
+    await assert.rejects(
+      () =>
+        driver.apply("nlerr0", [
+          { op: "filter-add", filter: dispatchFilter({ chain: 1_100_000, handle: 20 }) },
+          {
+            op: "filter-add",
+            filter: dispatchFilter({ handle: 21, match: { ctState: "+bogus" } }),
+          },
+        ]),
+      UnsafeTcInput,
+    );
+    assert.ok(!(await driver.read("nlerr0")).filters.some((f) => f.handle === 20));
     await missingModule(driver);
   } finally {
     await tryRun(["ip", "link", "del", "nlerr0"]);
