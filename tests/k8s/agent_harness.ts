@@ -101,6 +101,22 @@ export async function kubectl(kubeconfig: string, ...args: string[]): Promise<st
   return out.stdout;
 }
 
+/** Asserts the agent recorded its Normal `Started` Event on the Node. */
+export async function assertStartedEvent(kubeconfig: string, node: string): Promise<void> {
+  const started = await kubectl(
+    kubeconfig,
+    "-n",
+    "default",
+    "get",
+    "events",
+    "--field-selector",
+    `involvedObject.name=${node},reason=Started`,
+    "-o",
+    "name",
+  );
+  assert.notEqual(started.trim(), "", "Normal Started event on the Node");
+}
+
 /** `kubectl apply -f -` of JSON objects. */
 export async function apply(kubeconfig: string, ...objects: unknown[]): Promise<void> {
   const out = await kubectlRaw(

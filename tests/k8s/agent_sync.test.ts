@@ -15,6 +15,7 @@ import { startControlPlane } from "./controlplane/controlplane.ts";
 import {
   agentOptions,
   apply,
+  assertStartedEvent,
   installCrds,
   kubectl,
   missing,
@@ -354,18 +355,7 @@ Deno.test({
       assert.match(metrics, /^mnp_interfaces_programmed 2$/m);
       assert.match(metrics, /^mnp_filters_programmed 6$/m);
       assert.match(metrics, /^mnp_errors_total\{kind="apply"\} \d+$/m);
-      const started2 = await kubectl(
-        kc,
-        "-n",
-        "default",
-        "get",
-        "events",
-        "--field-selector",
-        `involvedObject.name=${NODE},reason=Started`,
-        "-o",
-        "name",
-      );
-      assert.notEqual(started2.trim(), "", "Normal Started event on the Node");
+      await assertStartedEvent(kc, NODE);
       latencies.sort((a, b) => a - b);
       console.log(
         `first full sync ${Math.round(firstSyncMs)} ms after start; change→sink latency ` +

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
 import {
   apply,
+  assertStartedEvent,
   installCrds,
   kubectl,
   kubectlRaw,
@@ -204,18 +205,7 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
       return out.trim();
     }, 30_000);
     assert.match(reasons, /InterfaceNotEnforced/);
-    const started2 = await kubectl(
-      admin,
-      "-n",
-      "default",
-      "get",
-      "events",
-      "--field-selector",
-      `involvedObject.name=${NODE},reason=Started`,
-      "-o",
-      "name",
-    );
-    assert.notEqual(started2.trim(), "", "Normal Started event on the Node");
+    await assertStartedEvent(admin, NODE);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, /^mnp_apiserver_connected 1$/m);
     assert.doesNotMatch(metrics, /^mnp_errors_total\{kind="(watch|event)"\} [1-9]/m);
