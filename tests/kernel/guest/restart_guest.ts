@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { run } from "../scenario/shell.ts";
 import { objectsOf, withTopology } from "./common.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
-import { settle, startPongServers, startStream, stopAll } from "./stream.ts";
+import { PATIENT_MS, settle, startPongServers, startStream, stopAll } from "./stream.ts";
 
 const ONCE = new URL("./program_once.ts", import.meta.url).pathname;
 
@@ -25,7 +25,9 @@ Deno.test("a restarted agent adopts the programmed rules without a window", asyn
       const first = JSON.parse(await agent());
       assert.ok(first.commands > 0);
       await settle(1000);
-      const stream = await startStream(netnsOf("a"), [ADDRESS.b, ADDRESS.d], PORT);
+      const stream = await startStream(netnsOf("a"), [ADDRESS.b, ADDRESS.d], PORT, 400, {
+        [ADDRESS.d]: PATIENT_MS,
+      });
       await settle(2000);
       const restarts = [];
       restarts.push(JSON.parse(await agent()));

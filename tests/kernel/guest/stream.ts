@@ -7,12 +7,22 @@ export interface Attempt {
   t0: number;
   t1: number;
   ok: boolean;
+  /** How long the TCP handshake took; null when it did not complete within the time limit. */
+  connectMs: number | null;
 }
 
 /** A running prober. */
 export interface Stream {
   stop(): Promise<Attempt[]>;
 }
+
+/**
+ * Time limit for attempts to a destination that must never fail: a dropped SYN is only sent
+ * again after 1 s, so any packet of the handshake dropped by the rules still fails the attempt,
+ * while a stall of the emulated guest's CPUs (a burst of `tc` or Deno start-up beside socat
+ * forking its answer) does not.
+ */
+export const PATIENT_MS = 900;
 
 const PROBER = new URL("./prober.ts", import.meta.url).pathname;
 
@@ -47,12 +57,16 @@ export async function stopAll(children: Deno.ChildProcess[]): Promise<void> {
   }
 }
 
-/** Starts the prober in `netns` against `targets`. */
+/**
+ * Starts the prober in `netns` against `targets`: an attempt fails when no "pong" came within
+ * `timeoutMs`, or within `limits[target]` for the targets given there.
+ */
 export async function startStream(
   netns: string,
   targets: string[],
   port: number,
   timeoutMs = 400,
+  limits: Record<string, number> = {},
 ): Promise<Stream> {
   const stopFile = await Deno.makeTempFile();
   await Deno.remove(stopFile);
@@ -69,13 +83,12 @@ export async function startStream(
       stopFile,
       String(timeoutMs),
       String(port),
-      ...targets,
+      ...targets.map((t) => t in limits ? `${t}=${limits[t]}` : t),
     ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const output = child.output();
-  // Wait for the first attempt so the stream is really flowing.
   return {
     async stop() {
       await Deno.writeTextFile(stopFile, "stop");
@@ -122,7 +135,7 @@ export function possiblyAllowed(
   return since <= t1 && allowed.has(target);
 }
 
-/** Waits until the prober has made at least `count` attempts since `start`. */
+/** Lets `ms` milliseconds pass with the stream and the rules left alone. */
 export async function settle(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
