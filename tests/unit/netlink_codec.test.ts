@@ -11,12 +11,9 @@ import assert from "node:assert/strict";
 import {
   chainDumpRequest,
   chainRequest,
-  clsactRequest,
   commandRequest,
   ctStateBits,
-  filterDeleteRequest,
   filterDumpRequest,
-  filterRequest,
   qdiscDumpRequest,
   writeCommand,
 } from "../../src/drivers/netlink/tc_encode.ts";
@@ -163,7 +160,10 @@ Deno.test("each filter encodes to the bytes tc sent for the serializer's command
     // ...and the netlink encoder sends exactly what tc sent for it.
     const captured = sent(c);
     assert.equal(
-      asTcSent(filterRequest(verb as "add" | "replace", IFINDEX, filter), captured),
+      asTcSent(
+        commandRequest(IFINDEX, { op: `filter-${verb as "add" | "replace"}`, filter }),
+        captured,
+      ),
       hex(captured),
       c.name,
     );
@@ -176,11 +176,19 @@ Deno.test("filter, chain and qdisc requests match tc byte for byte", () => {
   const expectations: [string, NetlinkRequest, string][] = [
     [
       "del-filter",
-      filterDeleteRequest(IFINDEX, filter),
+      commandRequest(IFINDEX, { op: "filter-del", filter }),
       "tc filter del dev cap0 ingress protocol ip prio 1 handle 1 chain 1100000 flower",
     ],
-    ["qdisc-add", clsactRequest("add", IFINDEX), `tc ${clsactCommand("add", "cap0")}`],
-    ["qdisc-del", clsactRequest("del", IFINDEX), `tc ${clsactCommand("del", "cap0")}`],
+    [
+      "qdisc-add",
+      commandRequest(IFINDEX, { op: "qdisc-add" }),
+      `tc ${clsactCommand("add", "cap0")}`,
+    ],
+    [
+      "qdisc-del",
+      commandRequest(IFINDEX, { op: "qdisc-del" }),
+      `tc ${clsactCommand("del", "cap0")}`,
+    ],
     [
       "chain-add",
       chainRequest("add", IFINDEX, "ingress", 7),
@@ -412,6 +420,7 @@ Deno.test("encoder refuses values tc would refuse", () => {
     match: {},
     actions: [{ kind: "pass" }],
   };
+  const addRequest = (filter: TcFilter) => commandRequest(1, { op: "filter-add", filter });
   const bad: [Partial<TcFilter>, RegExp][] = [
     [{ prio: 0 }, /prio/],
     [{ prio: 70000 }, /prio/],
@@ -429,11 +438,11 @@ Deno.test("encoder refuses values tc would refuse", () => {
     [{ actions: [{ kind: "ct", zone: 70000, commit: false }] }, /zone/],
   ];
   for (const [change, error] of bad) {
-    assert.throws(() => filterRequest("add", 1, { ...base, ...change }), error);
+    assert.throws(() => addRequest({ ...base, ...change }), error);
   }
   // Host bits are cleared, as for every other prefix the agent handles.
-  const withHostBits = filterRequest("add", 1, { ...base, match: { dstIp: "10.1.2.3/16" } });
-  const canonical = filterRequest("add", 1, { ...base, match: { dstIp: "10.1.0.0/16" } });
+  const withHostBits = addRequest({ ...base, match: { dstIp: "10.1.2.3/16" } });
+  const canonical = addRequest({ ...base, match: { dstIp: "10.1.0.0/16" } });
   assert.equal(hex(withHostBits.body), hex(canonical.body));
 });
 

@@ -91,11 +91,6 @@ function writeChain(
   ).u32(TCA.CHAIN, checked("chain", chain, 0xffffffff)).endMessage();
 }
 
-/** `qdisc add|del dev D clsact`. */
-export function clsactRequest(verb: "add" | "del", ifindex: number): NetlinkRequest {
-  return single((w) => writeClsact(w, verb, ifindex, 0));
-}
-
 /** `qdisc show dev D` (the kernel may answer with other devices' qdiscs too). */
 export function qdiscDumpRequest(ifindex: number): NetlinkRequest {
   return single((w) => startTc(w, RTM.GETQDISC, DUMP, 0, ifindex, 0).endMessage());
@@ -341,20 +336,6 @@ const FILTER_FLAGS = {
   add: CREATE_EXCL,
   replace: NL.F_REQUEST | NL.F_CREATE,
 } as const;
-
-/** `filter add|replace dev D ... flower KEYS ACTIONS`. */
-export function filterRequest(
-  verb: "add" | "replace",
-  ifindex: number,
-  filter: TcFilter,
-): NetlinkRequest {
-  return single((w) => writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS[verb], ifindex, filter, 0));
-}
-
-/** `filter del dev D HOOK protocol P prio N handle H chain C flower`. */
-export function filterDeleteRequest(ifindex: number, filter: TcFilter): NetlinkRequest {
-  return single((w) => writeFilter(w, RTM.DELTFILTER, NL.F_REQUEST, ifindex, filter, 0));
-}
 
 /**
  * Appends the message for one actuator command to `w` (without the ACK
