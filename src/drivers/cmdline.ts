@@ -3,7 +3,7 @@
  * `tc -batch` per representor (make-before-break order kept by the
  * actuator's command list).
  */
-import type { Hook, TcCommand, TcState } from "../tc/model.ts";
+import { HOOKS, type TcCommand, type TcState } from "../tc/model.ts";
 import { parseChainShow, parseFilterShow, parseQdiscShow } from "../tc/parse.ts";
 import {
   chainDeleteCommand,
@@ -78,7 +78,7 @@ export class CmdlineDriver implements TcDriver {
     };
     if (!qdiscs.clsact) return state;
     const foreign: string[] = [];
-    for (const hook of ["ingress", "egress"] as Hook[]) {
+    for (const hook of HOOKS) {
       const chains = parseChainShow(
         await this.#tc(device, ["-json", "chain", "show", "dev", device, hook]),
       );

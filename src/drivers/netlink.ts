@@ -5,7 +5,7 @@
  * by sending each step's requests together and waiting for the kernel's
  * answers before the next step starts.
  */
-import type { Hook, TcCommand, TcFilter, TcState } from "../tc/model.ts";
+import { HOOKS, type TcCommand, type TcFilter, type TcState } from "../tc/model.ts";
 import { batchText } from "./cmdline.ts";
 import { checkedDevice } from "../tc/serialize.ts";
 import {
@@ -29,8 +29,6 @@ import {
   NetlinkWriter,
   NL,
 } from "./netlink/wire.ts";
-
-const HOOKS: readonly Hook[] = ["ingress", "egress"];
 
 /** A step's commands, written back to back with their sequence numbers. */
 interface EncodedStep {
@@ -58,6 +56,16 @@ export function commandSteps(commands: TcCommand[]): TcCommand[][] {
     lastKey = key;
   }
   return steps;
+}
+
+/** `what: Errno text (NAME): extended-ACK text`. */
+function kernelErrorText(what: string, code: number, extack?: string): string {
+  return `${what}: ${errnoText(code)}${extack ? `: ${extack}` : ""}`;
+}
+
+/** The error a driver call throws for a kernel error: a gone device is {@link DeviceMissing}. */
+function deviceError(device: string, code: number, text: string): TcError {
+  return isNoDevice(code) ? new DeviceMissing(device, text) : new TcError(device, text);
 }
 
 /** Drives TC through an rtnetlink socket. */
@@ -140,17 +148,14 @@ export class NetlinkDriver implements TcDriver {
           }
           if (!end) continue;
           const ack = decodeAck(end);
-          if (ack.error !== 0) throw this.#kernelError(device, describe, ack.error, ack.message);
+          if (ack.error !== 0) {
+            throw deviceError(device, ack.error, kernelErrorText(describe, ack.error, ack.message));
+          }
           break;
         }
         if (!interrupted || attempt >= DUMP_ATTEMPTS) return out.map(decode);
       }
     });
-  }
-
-  #kernelError(device: string, describe: string, code: number, message?: string): TcError {
-    const text = `${describe}: ${errnoText(code)}${message ? `: ${message}` : ""}`;
-    return isNoDevice(code) ? new DeviceMissing(device, text) : new TcError(device, text);
   }
 
   /** Writes a step's requests back to back, each with its own sequence number. */
@@ -188,10 +193,9 @@ export class NetlinkDriver implements TcDriver {
             const ack = decodeAck(message);
             if (ack.error !== 0) {
               const command = batchText(device, [commands[index]]).trim();
-              const extack = ack.message ? `: ${ack.message}` : "";
               failures.push({
                 code: ack.error,
-                text: `${command}: ${errnoText(ack.error)}${extack}`,
+                text: kernelErrorText(command, ack.error, ack.message),
               });
             }
             if (message.seq === lastSeq) answered = true;
@@ -204,9 +208,7 @@ export class NetlinkDriver implements TcDriver {
       const others = failures.length > 1
         ? ` (and ${failures.length - 1} more failed requests in this step)`
         : "";
-      throw isNoDevice(first.code)
-        ? new DeviceMissing(device, first.text + others)
-        : new TcError(device, first.text + others);
+      throw deviceError(device, first.code, first.text + others);
     });
   }
 

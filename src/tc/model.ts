@@ -8,6 +8,9 @@
 /** clsact hook: `ingress` sees what the pod sends, `egress` what it receives. */
 export type Hook = "ingress" | "egress";
 
+/** Both hooks, in the order a read lists their filters. */
+export const HOOKS: readonly Hook[] = ["ingress", "egress"];
+
 /** Ethernet protocol a filter is attached for. */
 export type EthProtocol = "all" | "ip" | "ipv6" | "arp" | "802.1q" | "802.1ad";
 
