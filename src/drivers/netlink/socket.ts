@@ -131,19 +131,22 @@ export class NetlinkSocket {
     throw new NetlinkSocketError(`netlink ${call}: ${errnoText(code)}`, code);
   }
 
-  #option(level: number, name: number, value: number, optional = false): void {
+  /** Sets an int socket option; false when the kernel refused it. */
+  #setInt(level: number, name: number, value: number): boolean {
     const bytes = new Uint8Array(new ArrayBuffer(4));
     new DataView(bytes.buffer).setInt32(0, value, true);
-    if (this.#lib.setsockopt(this.#fd, level, name, bytes, 4) < 0 && !optional) {
+    return this.#lib.setsockopt(this.#fd, level, name, bytes, 4) >= 0;
+  }
+
+  #option(level: number, name: number, value: number, optional = false): void {
+    if (!this.#setInt(level, name, value) && !optional) {
       this.#fail(`setsockopt(${level}, ${name})`);
     }
   }
 
   #bufferSize(force: number, plain: number): void {
-    const bytes = new Uint8Array(new ArrayBuffer(4));
-    new DataView(bytes.buffer).setInt32(0, SOCKET_BUFFER_BYTES, true);
-    if (this.#lib.setsockopt(this.#fd, SOL_SOCKET, force, bytes, 4) < 0) {
-      this.#lib.setsockopt(this.#fd, SOL_SOCKET, plain, bytes, 4);
+    if (!this.#setInt(SOL_SOCKET, force, SOCKET_BUFFER_BYTES)) {
+      this.#setInt(SOL_SOCKET, plain, SOCKET_BUFFER_BYTES);
     }
   }
 

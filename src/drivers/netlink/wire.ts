@@ -256,7 +256,7 @@ export class NetlinkFormatError extends Error {}
 
 /** Splits a datagram into its messages. */
 export function decodeMessages(data: Uint8Array): NetlinkMessage[] {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const view = dataView(data);
   const out: NetlinkMessage[] = [];
   let at = 0;
   while (at + NL.headerSize <= data.length) {
@@ -284,7 +284,7 @@ export interface Attr {
 
 /** Splits an attribute stream; a truncated attribute is a format error. */
 export function decodeAttrs(data: Uint8Array): Attr[] {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const view = dataView(data);
   const out: Attr[] = [];
   let at = 0;
   while (at + 4 <= data.length) {
