@@ -2,8 +2,8 @@
  * TC programming cost: 1,000 filters on one representor, in the kernel VM,
  * programmed and read back by the cmdline driver (one `tc -batch`, `tc -json`)
  * and the netlink driver in the same run, with their ratio; and, once, one
- * tc process per filter. Prints the figures. The Deno.bench below measures generating and serializing the
- * same program (pure, on the host).
+ * tc process per filter. Prints the figures. The Deno.bench below measures
+ * generating and serializing the same program (pure, on the host).
  */
 import { batchText } from "../src/drivers/cmdline.ts";
 import { generateProgram } from "../src/tc/generate.ts";

@@ -3,9 +3,10 @@
  * scenario files in the kernel VM and ends with `N passed, M failed`.
  *
  * By default one VM runs every file with the engine, generator and actuator
- * called directly, through the TC driver `--tc-driver` names. `--via-apiserver` runs each file through the whole agent
- * instead: a real kube-apiserver on the host gets the scenario's objects and
- * the agent, in the VM, watches it and programs the representors.
+ * called directly, through the TC driver `--tc-driver` names.
+ * `--via-apiserver` runs each file through the whole agent instead: a real
+ * kube-apiserver on the host gets the scenario's objects and the agent, in
+ * the VM, watches it (with that TC driver) and programs the representors.
  */
 import { parseArgs } from "node:util";
 import { controlPlanePrerequisites, startControlPlane } from "../k8s/controlplane/controlplane.ts";
