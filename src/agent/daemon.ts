@@ -62,8 +62,17 @@ export function startDaemon(
   const kc = loadKubeConfig({ kubeconfig: options.kubeconfig, master: options.master });
   const metrics = new AgentMetrics();
   const backoff = hooks.backoff ?? DEFAULT_BACKOFF;
-  const store = new ClusterStore(() => metrics.errors.add(1, { kind: "object" }));
   const events = new EventRecorder(kc, node, metrics);
+  const store = new ClusterStore((ref, errors) => {
+    metrics.errors.add(1, { kind: "object" });
+    if (ref.kind === "MultiNetworkPolicy" && ref.key.includes("/")) {
+      events.policyWarning(
+        ref,
+        "InvalidPolicy",
+        errors.map((error) => `${error.field}: ${error.message}`).join("; "),
+      );
+    }
+  });
   const loop = new SyncLoop(
     {
       node,

@@ -1,11 +1,14 @@
 /**
- * Kubernetes Events the agent records: `Normal Started` on its Node, and a
+ * Kubernetes Events the agent records: `Normal Started` on its Node, a
  * `Warning` on a pod whose rules could not be applied, saying why (once per
- * distinct reason, until the pod's rules apply again). Recording is
- * best-effort and never blocks or fails a sync.
+ * distinct reason, until the pod's rules apply again), and a `Warning` on a
+ * MultiNetworkPolicy with malformed parts, naming the fields (once per
+ * version of the policy). Recording is best-effort and never blocks or fails
+ * a sync.
  */
 import * as k8s from "@kubernetes/client-node";
 import { log } from "../log/klog.ts";
+import { escapeControls } from "../log/quote.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
 /** The component name events are reported under. */
@@ -13,7 +16,9 @@ export const COMPONENT = "multi-networkpolicy-tc";
 
 /** The object an event is about. */
 export interface EventTarget {
-  kind: "Node" | "Pod";
+  kind: "Node" | "Pod" | "MultiNetworkPolicy";
+  /** The object's API version; `v1` when not given. */
+  apiVersion?: string;
   namespace: string;
   name: string;
   uid: string;
@@ -57,6 +62,27 @@ export class EventRecorder {
     this.#record({ kind: "Pod", ...pod }, "Warning", reason, message);
   }
 
+  /** A Warning on a MultiNetworkPolicy (`namespace/name`) whose parts could not be used. */
+  policyWarning(
+    policy: { key: string; apiVersion: string; uid: string },
+    reason: string,
+    message: string,
+  ): void {
+    const [namespace, name] = policy.key.split("/");
+    this.#record(
+      {
+        kind: "MultiNetworkPolicy",
+        apiVersion: policy.apiVersion,
+        namespace,
+        name,
+        uid: policy.uid,
+      },
+      "Warning",
+      reason,
+      message,
+    );
+  }
+
   /** Forgets a pod's last warning (its rules applied, or it is gone). */
   podRecovered(namespace: string, name: string): void {
     this.#warned.delete(`${namespace}/${name}`);
@@ -83,14 +109,14 @@ export class EventRecorder {
       },
       involvedObject: {
         kind: target.kind,
-        apiVersion: "v1",
+        apiVersion: target.apiVersion || "v1",
         name: target.name,
-        namespace: target.kind === "Pod" ? target.namespace : undefined,
-        uid: target.uid,
+        namespace: target.kind === "Node" ? undefined : target.namespace,
+        uid: target.uid || undefined,
       },
       type,
       reason,
-      message: message.slice(0, 1024),
+      message: escapeControls(message).slice(0, 1024),
       source: { component: COMPONENT, host: this.node },
       reportingComponent: COMPONENT,
       reportingInstance: this.node,

@@ -4,6 +4,7 @@
  * {@link ObjectError} naming the object and field, and the object is kept
  * in the safest usable form (fail closed for policies) or skipped.
  */
+import { show } from "../log/quote.ts";
 import { NAMESPACE_NAME_LABEL } from "./types.ts";
 import type {
   MultiNetworkPolicy,
@@ -126,7 +127,7 @@ export function parseObjects(raw: Json, where = "document"): {
       errors.push({
         object: `${typeof kind === "string" ? kind : "<no kind>"} ${name} (${where})`,
         field: "kind",
-        message: `unsupported kind ${JSON.stringify(kind)}; object ignored`,
+        message: `unsupported kind ${show(kind)}; object ignored`,
       });
     }
   }

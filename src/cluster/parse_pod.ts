@@ -1,4 +1,5 @@
 /** Parsing Pods: labels, phase, container ports and the Multus annotations. */
+import { show } from "../log/quote.ts";
 import { parseIp } from "../net/ip.ts";
 import type { ContainerPort, NetworkSelection, NetworkStatus, Pod, PodPhase } from "./types.ts";
 import { checkInterfaceName, checkPciAddress, checkPortName } from "./validate.ts";
@@ -81,7 +82,7 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
         ns,
       );
       if (!network) {
-        r.add(`${field}[${i}].name`, `invalid network name ${JSON.stringify(entry.name)}`);
+        r.add(`${field}[${i}].name`, `invalid network name ${show(entry.name)}`);
         return;
       }
       const selection: NetworkSelection = { network };
@@ -95,7 +96,7 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
     const [ref, ifname] = item.trim().split("@");
     const network = qualifyNetwork(ref, namespace);
     if (!network) {
-      r.add(`${field}[${i}]`, `invalid network reference ${JSON.stringify(item.trim())}`);
+      r.add(`${field}[${i}]`, `invalid network reference ${show(item.trim())}`);
       return;
     }
     out.push(ifname ? { network, interfaceName: ifname } : { network });
@@ -117,7 +118,7 @@ function parseNetworkStatus(text: string, namespace: string, r: Reporter): Netwo
     const rawName = readString(entry, "name", `${at}.name`, r);
     const network = qualifyNetwork(rawName, namespace);
     if (!network) {
-      r.add(`${at}.name`, `invalid network name ${JSON.stringify(rawName)}; entry skipped`);
+      r.add(`${at}.name`, `invalid network name ${show(rawName)}; entry skipped`);
       return;
     }
     const interfaceName = readString(entry, "interface", `${at}.interface`, r);
@@ -133,7 +134,7 @@ function parseNetworkStatus(text: string, namespace: string, r: Reporter): Netwo
     (readList(entry, "ips", `${at}.ips`, r) ?? []).forEach((ip, j) => {
       const text = typeof ip === "string" ? ip.split("/")[0] : "";
       if (typeof ip !== "string" || parseIp(text) === null) {
-        r.add(`${at}.ips[${j}]`, `invalid IP address ${JSON.stringify(ip)}; address ignored`);
+        r.add(`${at}.ips[${j}]`, `invalid IP address ${show(ip)}; address ignored`);
         return;
       }
       ips.push(text);
@@ -168,7 +169,7 @@ export function parsePod(raw: JsonObject): ParseResult<Pod> {
   const phaseText = readString(status, "phase", "status.phase", r, "Pending");
   let phase: PodPhase = "Pending";
   if ((PHASES as readonly string[]).includes(phaseText)) phase = phaseText as PodPhase;
-  else r.add("status.phase", `unknown phase ${JSON.stringify(phaseText)}`);
+  else r.add("status.phase", `unknown phase ${show(phaseText)}`);
   const hostNetwork = spec.hostNetwork === true;
   if (spec.hostNetwork !== undefined && typeof spec.hostNetwork !== "boolean") {
     r.add("spec.hostNetwork", `want a boolean, got ${describe(spec.hostNetwork)}`);

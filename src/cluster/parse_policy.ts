@@ -1,4 +1,5 @@
 /** Parsing MultiNetworkPolicies (v1beta1 and v1beta2), failing closed on malformed parts. */
+import { show } from "../log/quote.ts";
 import { parseCidr } from "../net/ip.ts";
 import type {
   Direction,
@@ -11,7 +12,7 @@ import type {
   SelectorOperator,
   SelectorRequirement,
 } from "./types.ts";
-import { checkPortName } from "./validate.ts";
+import { checkLabelKey, checkLabelValue, checkPortName } from "./validate.ts";
 import {
   describe,
   isObject,
@@ -41,6 +42,10 @@ function readSelector(value: Json, field: string, r: Reporter): LabelSelector | 
   }
   const before = r.errors.length;
   const matchLabels = readStringMap(value, "matchLabels", `${field}.matchLabels`, r);
+  for (const [key, label] of Object.entries(matchLabels)) {
+    const problem = checkLabelKey(key) ?? checkLabelValue(label);
+    if (problem) r.add(`${field}.matchLabels`, problem);
+  }
   const matchExpressions: SelectorRequirement[] = [];
   (readList(value, "matchExpressions", `${field}.matchExpressions`, r) ?? []).forEach(
     (expr, i) => {
@@ -50,19 +55,23 @@ function readSelector(value: Json, field: string, r: Reporter): LabelSelector | 
         return;
       }
       const key = readString(expr, "key", `${at}.key`, r);
-      if (key === "") r.add(`${at}.key`, "must not be empty");
+      const keyProblem = checkLabelKey(key);
+      if (keyProblem) r.add(`${at}.key`, keyProblem);
       const operator = expr.operator;
       if (typeof operator !== "string" || !(OPERATORS as readonly string[]).includes(operator)) {
         r.add(
           `${at}.operator`,
-          `unknown operator ${JSON.stringify(operator)}: want In, NotIn, Exists or DoesNotExist`,
+          `unknown operator ${show(operator)}: want In, NotIn, Exists or DoesNotExist`,
         );
         return;
       }
       const values: string[] = [];
       (readList(expr, "values", `${at}.values`, r) ?? []).forEach((v, j) => {
-        if (typeof v === "string") values.push(v);
-        else r.add(`${at}.values[${j}]`, `want a string, got ${describe(v)}`);
+        const problem = typeof v === "string"
+          ? checkLabelValue(v)
+          : `want a string, got ${describe(v)}`;
+        if (problem) r.add(`${at}.values[${j}]`, problem);
+        else values.push(v as string);
       });
       const needsValues = operator === "In" || operator === "NotIn";
       if (needsValues && values.length === 0) {
@@ -81,7 +90,7 @@ function readIpBlock(value: JsonObject, field: string, r: Reporter): IpBlock | n
   const cidrText = value.cidr;
   const cidr = typeof cidrText === "string" ? parseCidr(cidrText) : null;
   if (!cidr) {
-    r.add(`${field}.cidr`, `invalid CIDR ${JSON.stringify(cidrText)}`);
+    r.add(`${field}.cidr`, `invalid CIDR ${show(cidrText)}`);
     return null;
   }
   const except: string[] = [];
@@ -92,7 +101,7 @@ function readIpBlock(value: JsonObject, field: string, r: Reporter): IpBlock | n
       (parsed.base >> BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix)) ===
         (cidr.base >> BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix));
     if (!parsed) {
-      r.add(`${field}.except[${i}]`, `invalid CIDR ${JSON.stringify(text)}`);
+      r.add(`${field}.except[${i}]`, `invalid CIDR ${show(text)}`);
       ok = false;
     } else if (!inside) {
       r.add(`${field}.except[${i}]`, `${text} is not within ${cidrText}`);
@@ -177,7 +186,7 @@ function readPolicyPort(value: Json, field: string, r: Reporter): PolicyPort | n
     if (!isPortNumber(endPort) || endPort < out.port.port) {
       r.add(
         `${field}.endPort`,
-        `invalid endPort ${JSON.stringify(endPort)}: want ${out.port.port}-65535`,
+        `invalid endPort ${show(endPort)}: want ${out.port.port}-65535`,
       );
       return null;
     }
@@ -236,14 +245,21 @@ export function parseMultiNetworkPolicy(raw: JsonObject): ParseResult<MultiNetwo
     forText.split(",").forEach((item, i) => {
       const network = qualifyNetwork(item, meta.namespace);
       if (network) policyFor.push(network);
-      else r.add(`${forField}[${i}]`, `invalid network reference ${JSON.stringify(item.trim())}`);
+      else r.add(`${forField}[${i}]`, `invalid network reference ${show(item.trim())}`);
     });
   }
   let podSelector = EVERYTHING;
+  let selectorValid = true;
   if (spec.podSelector !== undefined && spec.podSelector !== null) {
     const selector = readSelector(spec.podSelector, "spec.podSelector", r);
     if (selector) podSelector = selector;
-    else r.add("spec.podSelector", "malformed: the policy selects every pod of its namespace");
+    else {
+      selectorValid = false;
+      r.add(
+        "spec.podSelector",
+        "malformed: the policy isolates every pod of its namespace and grants nothing",
+      );
+    }
   }
   const ingress = readRules(spec, "ingress", r);
   const egress = readRules(spec, "egress", r);
@@ -263,7 +279,7 @@ export function parseMultiNetworkPolicy(raw: JsonObject): ParseResult<MultiNetwo
   } else {
     r.add(
       "spec.policyTypes",
-      `want a list of Ingress/Egress, got ${JSON.stringify(typesRaw)}: both directions isolated`,
+      `want a list of Ingress/Egress, got ${show(typesRaw)}: both directions isolated`,
     );
     policyTypes = ["ingress", "egress"];
   }
@@ -274,8 +290,9 @@ export function parseMultiNetworkPolicy(raw: JsonObject): ParseResult<MultiNetwo
       policyFor,
       podSelector,
       policyTypes,
-      ingress,
-      egress,
+      // Which pods the rules were meant for is unknown: they grant nothing to anyone.
+      ingress: selectorValid ? ingress : [],
+      egress: selectorValid ? egress : [],
     },
     errors: r.errors,
   };

@@ -2,6 +2,7 @@
  * Reading untrusted Kubernetes JSON field by field: each problem is
  * recorded with the object and the field path, and a safe default is used.
  */
+import { escapeControls, quoteUnlessPlain, show } from "../log/quote.ts";
 import type { ObjectError, Protocol } from "./types.ts";
 import { checkNamespaceName, checkObjectName, checkUid } from "./validate.ts";
 
@@ -34,7 +35,7 @@ export class Reporter {
 export function describe(value: Json): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
-  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+  return typeof value === "object" ? "an object" : `${typeof value} ${show(value)}`;
 }
 
 /** Reads an optional string field, reporting a wrong type. */
@@ -88,7 +89,7 @@ export function readStringMap(obj: JsonObject, key: string, field: string, r: Re
   if (!map) return out;
   for (const [k, v] of Object.entries(map)) {
     if (typeof v === "string") out[k] = v;
-    else r.add(`${field}[${k}]`, `want a string, got ${describe(v)}`);
+    else r.add(`${field}[${quoteUnlessPlain(k)}]`, `want a string, got ${describe(v)}`);
   }
   return out;
 }
@@ -114,9 +115,8 @@ export function readMeta(raw: JsonObject, kind: string, namespaced: boolean): {
       ? metaRaw.namespace
       : "default")
     : "";
-  const r = new Reporter(
-    `${kind} ${namespaced ? `${namespace}/` : ""}${name === "" ? "<unnamed>" : name}`,
-  );
+  const shown = `${namespaced ? `${namespace}/` : ""}${name}`;
+  const r = new Reporter(`${kind} ${name === "" ? "<unnamed>" : quoteUnlessPlain(shown)}`);
   if (!isObject(raw.metadata)) {
     r.add("metadata", `want an object, got ${describe(raw.metadata)}`);
     return { meta: null, reporter: r };
@@ -163,7 +163,7 @@ export function readProtocol(obj: JsonObject, field: string, r: Reporter): Proto
   if (typeof value === "string" && (PROTOCOLS as readonly string[]).includes(value)) {
     return value as Protocol;
   }
-  r.add(field, `unsupported protocol ${JSON.stringify(value)}: want TCP, UDP or SCTP`);
+  r.add(field, `unsupported protocol ${show(value)}: want TCP, UDP or SCTP`);
   return null;
 }
 
@@ -187,7 +187,7 @@ export function readJsonList(text: string, field: string, r: Reporter): Json[] |
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    r.add(field, `invalid JSON: ${(error as Error).message}`);
+    r.add(field, `invalid JSON: ${escapeControls((error as Error).message)}`);
     return null;
   }
   if (!Array.isArray(parsed)) {

@@ -3,6 +3,7 @@
  * matter for policy and already validated. Parsing (./parse.ts) turns raw
  * Kubernetes JSON into these; everything downstream trusts them.
  */
+import { escapeControls } from "../log/quote.ts";
 
 /** The label the API server puts on every namespace, naming it. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
@@ -133,7 +134,10 @@ export interface MultiNetworkPolicy {
   name: string;
   /** Networks (`namespace/name`) from `k8s.v1.cni.cncf.io/policy-for`. */
   policyFor: string[];
-  /** Which pods of the namespace it selects; when malformed, every pod (fail closed). */
+  /**
+   * Which pods of the namespace it selects; when malformed, every pod, and
+   * the rules are then empty (fail closed: it isolates and grants nothing).
+   */
   podSelector: LabelSelector;
   /** Directions the policy isolates, after defaulting. */
   policyTypes: Direction[];
@@ -160,5 +164,5 @@ export interface ObjectError {
 
 /** Formats an {@link ObjectError} as the one line users see. */
 export function formatObjectError(error: ObjectError): string {
-  return `${error.object}: ${error.field}: ${error.message}`;
+  return escapeControls(`${error.object}: ${error.field}: ${error.message}`);
 }

@@ -3,6 +3,7 @@
  * command line, a batch file or a file path. Each returns null when valid,
  * or a short reason.
  */
+import { show } from "../log/quote.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -10,7 +11,7 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 /** A namespace name (DNS-1123 label). */
 export function checkNamespaceName(name: string): string | null {
   if (name.length === 0 || name.length > 63 || !DNS1123_LABEL.test(name)) {
-    return `invalid namespace name ${JSON.stringify(name)}: want a DNS-1123 label`;
+    return `invalid namespace name ${show(name)}: want a DNS-1123 label`;
   }
   return null;
 }
@@ -18,7 +19,7 @@ export function checkNamespaceName(name: string): string | null {
 /** An object name (DNS-1123 subdomain). */
 export function checkObjectName(name: string): string | null {
   if (name.length === 0 || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    return `invalid name ${JSON.stringify(name)}: want a DNS-1123 subdomain`;
+    return `invalid name ${show(name)}: want a DNS-1123 subdomain`;
   }
   return null;
 }
@@ -33,7 +34,7 @@ export function checkInterfaceName(name: string): string | null {
     name.length === 0 || name.length > 15 || name === "." || name === ".." ||
     !/^[\x21-\x7e]+$/.test(name) || /[/:;'"`$\\]/.test(name)
   ) {
-    return `invalid interface name ${JSON.stringify(name)}`;
+    return `invalid interface name ${show(name)}`;
   }
   return null;
 }
@@ -41,7 +42,7 @@ export function checkInterfaceName(name: string): string | null {
 /** A PCI address in `domain:bus:device.function` form, e.g. `0000:3b:00.2`. */
 export function checkPciAddress(address: string): string | null {
   if (!/^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(address)) {
-    return `invalid PCI address ${JSON.stringify(address)}: want DDDD:BB:DD.F`;
+    return `invalid PCI address ${show(address)}: want DDDD:BB:DD.F`;
   }
   return null;
 }
@@ -49,7 +50,7 @@ export function checkPciAddress(address: string): string | null {
 /** A pod UID, safe as a directory name. */
 export function checkUid(uid: string): string | null {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(uid) || uid.includes("..")) {
-    return `invalid uid ${JSON.stringify(uid)}`;
+    return `invalid uid ${show(uid)}`;
   }
   return null;
 }
@@ -60,7 +61,30 @@ export function checkPortName(name: string): string | null {
     name.length === 0 || name.length > 15 || !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name) ||
     !/[a-z]/.test(name) || name.includes("--")
   ) {
-    return `invalid port name ${JSON.stringify(name)}`;
+    return `invalid port name ${show(name)}`;
+  }
+  return null;
+}
+
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** A label key: an optional DNS-1123 subdomain prefix and `/`, then a name of 1–63 characters. */
+export function checkLabelKey(key: string): string | null {
+  const slash = key.indexOf("/");
+  const prefix = slash < 0 ? null : key.slice(0, slash);
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  const prefixOk = prefix === null ||
+    (prefix.length > 0 && prefix.length <= 253 && DNS1123_SUBDOMAIN.test(prefix));
+  if (!prefixOk || name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) {
+    return `invalid label key ${show(key)}`;
+  }
+  return null;
+}
+
+/** A label value: empty, or 1–63 characters of letters, digits, `-`, `_` and `.`. */
+export function checkLabelValue(value: string): string | null {
+  if (value !== "" && (value.length > 63 || !LABEL_NAME.test(value))) {
+    return `invalid label value ${show(value)}`;
   }
   return null;
 }

@@ -1,4 +1,5 @@
 /** Builds the TC driver `--tc-driver` names. */
+import { show } from "../log/quote.ts";
 import { CmdlineDriver } from "./cmdline.ts";
 import type { TcDriver } from "./driver.ts";
 import { NetlinkDriver } from "./netlink.ts";
@@ -14,5 +15,5 @@ export function createDriver(name: string): TcDriver {
     driver.open();
     return driver;
   }
-  throw new Error(`unknown TC driver ${JSON.stringify(name)}: want cmdline or netlink`);
+  throw new Error(`unknown TC driver ${show(name)}: want cmdline or netlink`);
 }

@@ -3,6 +3,7 @@
  * original Go agent keeps working:
  * `I1126 04:28:27.123456    4242 file.ts:12] msg key="value"`.
  */
+import { escapeControls, quote } from "./quote.ts";
 
 /** Severity letters in klog order. */
 export type Severity = "I" | "W" | "E" | "F";
@@ -114,8 +115,8 @@ function pad(n: number, width: number): string {
 }
 
 function formatValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === "string") return quote(value);
+  if (value instanceof Error) return quote(value.message);
   if (typeof value === "number" || typeof value === "boolean" || value === null) {
     return String(value);
   }
@@ -202,6 +203,8 @@ export class Klog {
     for (const [key, value] of Object.entries(fields ?? {})) {
       text += ` ${key}=${formatValue(value)}`;
     }
+    // One call, one line: nothing in a message or a value can start another.
+    text = escapeControls(text);
     if (this.#options.skipHeaders) return `${text}\n`;
     const now = new Date();
     const micros = pad(now.getMilliseconds() * 1000, 6);

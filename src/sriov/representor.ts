@@ -19,6 +19,7 @@
  * can steer a read outside it.
  */
 
+import { show } from "../log/quote.ts";
 import { checkInterfaceName, checkPciAddress } from "../cluster/validate.ts";
 import { log } from "../log/klog.ts";
 import {
@@ -56,7 +57,7 @@ export class RepresentorError extends Error {
   readonly path: string;
 
   constructor(pciAddress: string, step: RepresentorStep, path: string, detail: string) {
-    const shown = checkPciAddress(pciAddress) === null ? pciAddress : JSON.stringify(pciAddress);
+    const shown = checkPciAddress(pciAddress) === null ? pciAddress : show(pciAddress);
     super(`${shown}: step "${step}": ${detail}`);
     this.name = "RepresentorError";
     this.pciAddress = pciAddress;
@@ -216,7 +217,7 @@ export class RepresentorResolver {
       throw fail("find PF", physfn, `cannot read ${physfn}: ${e.reason}${why}`);
     }
     if (checkPciAddress(pf) !== null) {
-      throw fail("find PF", physfn, `${physfn} points to ${JSON.stringify(pf)}, not a PCI device`);
+      throw fail("find PF", physfn, `${physfn} points to ${show(pf)}, not a PCI device`);
     }
 
     // 2. find VF index

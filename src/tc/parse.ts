@@ -3,6 +3,7 @@
  * the kernel has with what it wants. Filters it cannot represent are kept
  * as "foreign" descriptions: reported, never silently dropped.
  */
+import { show } from "../log/quote.ts";
 import { formatCidr, parseCidr } from "../net/ip.ts";
 import type {
   EthProtocol,
@@ -61,14 +62,14 @@ function parseMatch(keys: JsonObject): FlowerMatch {
       case "vlan_ethtype":
       case "cvlan_ethtype": {
         const inner = text ? INNER[text] : undefined;
-        if (!inner) throw new Unrepresentable(`${key} ${JSON.stringify(value)}`);
+        if (!inner) throw new Unrepresentable(`${key} ${show(value)}`);
         if (key === "vlan_ethtype") match.vlanEthType = inner;
         else match.cvlanEthType = inner;
         break;
       }
       case "ip_proto":
         if (!text || !(IP_PROTOS as readonly string[]).includes(text)) {
-          throw new Unrepresentable(`ip_proto ${JSON.stringify(value)}`);
+          throw new Unrepresentable(`ip_proto ${show(value)}`);
         }
         match.ipProto = text as IpProto;
         break;
@@ -78,7 +79,7 @@ function parseMatch(keys: JsonObject): FlowerMatch {
         break;
       case "src_ip":
       case "dst_ip": {
-        if (typeof value !== "string") throw new Unrepresentable(`${key} ${JSON.stringify(value)}`);
+        if (typeof value !== "string") throw new Unrepresentable(`${key} ${show(value)}`);
         // tc prints host prefixes without a length, and IPv6 in inet_ntop's form
         // (`::ffff:1.2.3.4`): both are brought to the generator's canonical text.
         const cidr = parseCidr(
@@ -94,7 +95,7 @@ function parseMatch(keys: JsonObject): FlowerMatch {
           isObject(value) && typeof value.start === "number" && typeof value.end === "number"
         ) {
           match.dstPort = { first: value.start, last: value.end };
-        } else throw new Unrepresentable(`dst_port ${JSON.stringify(value)}`);
+        } else throw new Unrepresentable(`dst_port ${show(value)}`);
         break;
       case "ct_state":
         if (typeof value !== "string") throw new Unrepresentable(`ct_state ${value}`);
@@ -116,14 +117,14 @@ function parseAction(raw: Json): TcAction {
     if (control.type === "goto" && typeof control.chain === "number") {
       return { kind: "goto", chain: control.chain };
     }
-    throw new Unrepresentable(`gact ${JSON.stringify(control)}`);
+    throw new Unrepresentable(`gact ${show(control)}`);
   }
   if (raw.kind === "ct" && control.type === "pipe") {
     const commit = raw.action === "commit";
     if (raw.action !== undefined && !commit) throw new Unrepresentable(`ct ${raw.action}`);
     return { kind: "ct", zone: typeof raw.zone === "number" ? raw.zone : 0, commit };
   }
-  throw new Unrepresentable(`action ${JSON.stringify(raw.kind)}`);
+  throw new Unrepresentable(`action ${show(raw.kind)}`);
 }
 
 /**

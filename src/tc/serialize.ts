@@ -3,6 +3,7 @@
  * strict character set before it is written, so no value can end a
  * command or start another one.
  */
+import { show } from "../log/quote.ts";
 import { checkInterfaceName } from "../cluster/validate.ts";
 import type { FlowerMatch, Hook, TcAction, TcFilter } from "./model.ts";
 
@@ -13,7 +14,7 @@ const SAFE_TOKEN = /^[A-Za-z0-9._:/+-]+$/;
 
 function token(value: string | number): string {
   const text = String(value);
-  if (!SAFE_TOKEN.test(text)) throw new UnsafeTcInput(`unsafe tc token ${JSON.stringify(text)}`);
+  if (!SAFE_TOKEN.test(text)) throw new UnsafeTcInput(`unsafe tc token ${show(text)}`);
   return text;
 }
 

@@ -85,8 +85,17 @@ function keyOf(kind: WatchedKind, value: Parsed): string {
   return kind === "Namespace" ? value.name : `${(value as Pod).namespace}/${value.name}`;
 }
 
+/** The API object a problem was found in, as an Event can name it. */
+export interface ObjectRef {
+  kind: WatchedKind;
+  apiVersion: string;
+  /** `namespace/name`, or `name` for cluster-scoped objects. */
+  key: string;
+  uid: string;
+}
+
 /** Called for each object problem that is logged (once per object version). */
-export type ObjectErrorListener = (kind: WatchedKind, key: string, errors: ObjectError[]) => void;
+export type ObjectErrorListener = (ref: ObjectRef, errors: ObjectError[]) => void;
 
 /** Parsed objects by kind and key, with change detection and a cached snapshot. */
 export class ClusterStore {
@@ -113,7 +122,7 @@ export class ClusterStore {
   upsert(kind: WatchedKind, raw: unknown): Change | null {
     const key = rawKey(raw);
     if (!isObject(raw) || key === null) {
-      this.#report(kind, "(unnamed)", "", [{
+      this.#report({ kind, key: "(unnamed)", apiVersion: "", uid: "" }, "", [{
         object: `${kind} (unnamed)`,
         field: "metadata.name",
         message: "missing: object ignored",
@@ -131,7 +140,13 @@ export class ClusterStore {
     }
     const metadata = raw.metadata as JsonObject;
     const rv = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
-    if (parsed.errors.length > 0) this.#report(kind, key, rv, parsed.errors);
+    const ref: ObjectRef = {
+      kind,
+      key,
+      apiVersion: typeof raw.apiVersion === "string" ? raw.apiVersion : "",
+      uid: typeof metadata.uid === "string" ? metadata.uid : "",
+    };
+    if (parsed.errors.length > 0) this.#report(ref, rv, parsed.errors);
     else this.#reported.delete(`${kind} ${key}`);
     if (parsed.value === null) return this.#delete(kind, key);
     return this.#set(kind, parsed.value);
@@ -222,11 +237,11 @@ export class ClusterStore {
     }
   }
 
-  #report(kind: WatchedKind, key: string, rv: string, errors: ObjectError[]): void {
-    const id = `${kind} ${key}`;
+  #report(ref: ObjectRef, rv: string, errors: ObjectError[]): void {
+    const id = `${ref.kind} ${ref.key}`;
     if (rv !== "" && this.#reported.get(id) === rv) return;
     this.#reported.set(id, rv);
     for (const error of errors) log.warning(formatObjectError(error));
-    this.onObjectErrors(kind, key, errors);
+    this.onObjectErrors(ref, errors);
   }
 }

@@ -255,6 +255,55 @@ Deno.test({
       ]);
 
       await step(
+        "a policy with a malformed podSelector isolates its namespace and grants nothing",
+        () =>
+          apply(
+            kc,
+            policy("app", "broken", "net1", {
+              podSelector: { matchExpressions: [{ key: "app", operator: "In" }] },
+              policyTypes: ["Ingress"],
+              ingress: [{}],
+            }),
+          ),
+        [DB, NEW, WEB],
+        (c) => {
+          for (const key of [DB, NEW]) {
+            assert.deepEqual(last(c, key).rules?.ingress, {
+              isolated: true,
+              policies: ["app/broken"],
+              allow: [],
+            }, key);
+          }
+          assert.deepEqual(last(c, WEB).rules?.ingress.policies, ["app/broken", "app/web-in"]);
+        },
+      );
+      const policyEvents = await waitFor("Warning event on the broken policy", async () => {
+        const out = await kubectl(
+          kc,
+          "-n",
+          "app",
+          "get",
+          "events",
+          "--field-selector",
+          "involvedObject.kind=MultiNetworkPolicy,involvedObject.name=broken,type=Warning",
+          "-o",
+          "json",
+        );
+        const items = JSON.parse(out).items as { reason: string; message: string }[];
+        return items.length > 0 ? items : null;
+      });
+      assert.equal(policyEvents[0].reason, "InvalidPolicy");
+      assert.match(
+        policyEvents[0].message,
+        /spec\.podSelector\.matchExpressions\[0\]\.values: operator In needs at least one value/,
+      );
+      await step(
+        "the malformed policy deleted",
+        () => kubectl(kc, "-n", "app", "delete", "multi-networkpolicy", "broken"),
+        [DB, NEW, WEB],
+      );
+
+      await step(
         "objects of other nodes cause no work",
         async () => {
           await apply(

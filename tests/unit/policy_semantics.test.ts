@@ -572,6 +572,70 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: "a malformed podSelector isolates the whole namespace and grants nothing",
+    objects: [
+      ...base(),
+      pod("app", "web", { labels: { tier: "web" }, nets: { [NET]: "10.0.0.1" } }),
+      pod("app", "db", { labels: { tier: "db" }, nets: { [NET]: "10.0.0.2" } }),
+      pod("other", "x", { nets: { [NET]: "10.0.9.1" } }),
+      mnp("app", "deny-all", "net-a", { podSelector: { matchLabels: { tier: "db" } } }),
+      mnp("app", "broken", "net-a", {
+        podSelector: { matchExpressions: [{ key: "tier", operator: "In" }] },
+        policyTypes: ["Ingress"],
+        ingress: [{}],
+      }),
+    ],
+    probes: [
+      { target: "app/db", direction: "ingress", flow: tcp("10.9.9.9", 80), expect: "deny" },
+      { target: "app/web", direction: "ingress", flow: tcp("10.9.9.9", 80), expect: "deny" },
+      { target: "app/web", direction: "egress", flow: tcp("10.9.9.9", 80), expect: "allow" },
+      { target: "other/x", direction: "ingress", flow: tcp("10.9.9.9", 80), expect: "allow" },
+    ],
+  },
+  {
+    name: "a podSelector with an invalid label key or value is malformed, never 'matches nothing'",
+    objects: [
+      ...base(),
+      pod("app", "web", { nets: { [NET]: "10.0.0.1" } }),
+      mnp("app", "bad-key", "net-a", {
+        podSelector: { matchExpressions: [{ key: "bad key", operator: "DoesNotExist" }] },
+        policyTypes: ["Egress"],
+        egress: [{}],
+      }),
+      mnp("app", "bad-value", "net-a", {
+        podSelector: { matchLabels: { tier: "a\nb" } },
+        policyTypes: ["Ingress"],
+      }),
+    ],
+    probes: [
+      { target: "app/web", direction: "egress", flow: tcp("10.9.9.9", 80), expect: "deny" },
+      { target: "app/web", direction: "ingress", flow: tcp("10.9.9.9", 80), expect: "deny" },
+    ],
+  },
+  {
+    name: "an invalid peer selector matches nothing; the rule's other peers still count",
+    objects: [
+      ...base(),
+      pod("app", "web", { labels: { r: "web" }, nets: { [NET]: "10.0.0.1" } }),
+      pod("app", "cli", { labels: { r: "cli" }, nets: { [NET]: "10.0.0.2" } }),
+      mnp("app", "p", "net-a", {
+        podSelector: { matchLabels: { r: "web" } },
+        ingress: [
+          {
+            from: [{ namespaceSelector: { matchExpressions: [{ key: "t", operator: "NotIn" }] } }],
+          },
+          { from: [{ podSelector: { matchExpressions: [{ key: "r", operator: "Bogus" }] } }] },
+          { from: [{ ipBlock: { cidr: "10.5.0.0/16" } }] },
+        ],
+      }),
+    ],
+    probes: [
+      { target: "app/web", direction: "ingress", flow: tcp("10.0.0.2", 80), expect: "deny" },
+      { target: "app/web", direction: "ingress", flow: tcp("10.9.9.9", 80), expect: "deny" },
+      { target: "app/web", direction: "ingress", flow: tcp("10.5.0.1", 80), expect: "allow" },
+    ],
+  },
+  {
     name: "several policies: their allows are a union",
     objects: [
       ...base(),
@@ -663,4 +727,19 @@ Deno.test("a malformed rule is reported naming the policy and the field", () => 
     result.parseErrors[0].message,
     /invalid CIDR "10.300.0.0\/16"; the rule grants nothing/,
   );
+});
+
+Deno.test("a malformed podSelector is reported naming the policy and the field", () => {
+  const result = render([
+    ...base(),
+    mnp("app", "broken", "net-a", {
+      podSelector: { matchExpressions: [{ key: "tier", operator: "In" }] },
+    }),
+  ]);
+  assert.deepEqual(result.parseErrors.map((e) => `${e.object}|${e.field}|${e.message}`), [
+    "MultiNetworkPolicy app/broken|spec.podSelector.matchExpressions[0].values|" +
+    "operator In needs at least one value",
+    "MultiNetworkPolicy app/broken|spec.podSelector|" +
+    "malformed: the policy isolates every pod of its namespace and grants nothing",
+  ]);
 });

@@ -4,9 +4,18 @@ import assert from "node:assert/strict";
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
+/** Runs main.ts; `--cached-only` keeps Deno's own download notices out of stderr. */
 async function run(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", "--allow-sys=hostname", MAIN, ...args],
+    args: [
+      "run",
+      "--cached-only",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=hostname",
+      MAIN,
+      ...args,
+    ],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -31,7 +31,7 @@ Deno.test("store: bad objects never throw and are reported once per version", ()
   log.setStderrSink({ write: (line) => lines.push(line) });
   try {
     const reports: string[] = [];
-    const store = new ClusterStore((kind, key) => reports.push(`${kind} ${key}`));
+    const store = new ClusterStore((ref) => reports.push(`${ref.kind} ${ref.key}`));
     const bad = rawPod("7", {}, { "k8s.v1.cni.cncf.io/network-status": "[{oops" });
     store.upsert("Pod", bad);
     store.upsert("Pod", bad);

@@ -3,6 +3,7 @@
  * `tc -json` parser produces for the same kernel state. What the model
  * cannot represent is described as foreign (reported, never deleted).
  */
+import { show } from "../../log/quote.ts";
 import { formatIp } from "../../net/ip.ts";
 import type {
   EthProtocol,
@@ -264,7 +265,7 @@ function decodeAction(nest: Attr): TcAction {
     const zone = byType.get(CT.ZONE);
     return { kind: "ct", zone: zone ? attr.u16(zone) : 0, commit: flags === CT.ACT_COMMIT };
   }
-  throw new Unrepresentable(`action ${JSON.stringify(kind)}`);
+  throw new Unrepresentable(`action ${show(kind)}`);
 }
 
 /** One entry of a filter dump: a filter, a foreign description, or nothing (a per-prio header). */

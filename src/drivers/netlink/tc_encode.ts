@@ -4,6 +4,7 @@
  * (attribute order included), so a filter means the same to the kernel
  * whichever driver programmed it. Every number is range-checked first.
  */
+import { show } from "../../log/quote.ts";
 import { parseCidr } from "../../net/ip.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../tc/model.ts";
 import { UnsafeTcInput } from "../../tc/serialize.ts";
@@ -122,7 +123,7 @@ export function filterDumpRequest(ifindex: number, hook: Hook, chain?: number): 
 
 function ethType(protocol: string): number {
   const value = Object.hasOwn(ETH_P, protocol) ? ETH_P[protocol] : undefined;
-  if (value === undefined) throw new UnsafeTcInput(`unknown protocol ${JSON.stringify(protocol)}`);
+  if (value === undefined) throw new UnsafeTcInput(`unknown protocol ${show(protocol)}`);
   return value;
 }
 
@@ -195,7 +196,7 @@ function writeAddress(attrs: NetlinkWriter, text: string, source: boolean, proto
   }
   const cidr = parseCidr(text);
   if (!cidr || cidr.family !== family) {
-    throw new UnsafeTcInput(`invalid prefix ${JSON.stringify(text)}`);
+    throw new UnsafeTcInput(`invalid prefix ${show(text)}`);
   }
   const size = family === 4 ? 4 : 16;
   const address = new Uint8Array(size);
@@ -227,7 +228,7 @@ function parseCtState(text: string): { value: number; mask: number } {
     re.lastIndex = at;
     const m = re.exec(text);
     const flag = m && CT_STATE_FLAGS.find(([name]) => name === m[2]);
-    if (!m || !flag) throw new UnsafeTcInput(`invalid ct_state ${JSON.stringify(text)}`);
+    if (!m || !flag) throw new UnsafeTcInput(`invalid ct_state ${show(text)}`);
     mask |= flag[1];
     if (m[1] === "+") value |= flag[1];
     at = re.lastIndex;
