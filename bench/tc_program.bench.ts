@@ -5,7 +5,7 @@
  * tc process per filter. Prints the figures. The Deno.bench below measures
  * generating and serializing the same program (pure, on the host).
  */
-import { batchText } from "../src/drivers/cmdline.ts";
+import { batchText } from "../src/tc/serialize.ts";
 import { generateProgram } from "../src/tc/generate.ts";
 import { runInVm, vmPrerequisites } from "../tests/kernel/vm/vm.ts";
 import { thousandFilterRules } from "./tc_fixture.ts";

@@ -9,9 +9,9 @@
  * as one JSON line.
  */
 import assert from "node:assert/strict";
-import { CmdlineDriver } from "../../src/drivers/cmdline.ts";
-import type { TcDriver } from "../../src/drivers/driver.ts";
-import { NetlinkDriver } from "../../src/drivers/netlink.ts";
+import { CmdlineDriver } from "../../src/drivers/cmdline/driver.ts";
+import type { TcDriver } from "../../src/tc/driver.ts";
+import { NetlinkDriver } from "../../src/drivers/netlink/driver.ts";
 import { clsactCommand, filterCommand } from "../../src/tc/serialize.ts";
 import { generateProgram } from "../../src/tc/generate.ts";
 import { planUpdate } from "../../src/tc/plan.ts";

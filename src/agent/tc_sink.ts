@@ -4,7 +4,7 @@
  * that went away (pod deleted, moved to another node, network no longer
  * policed) are cleaned; a representor that disappeared needs no cleaning.
  */
-import { DeviceMissing } from "../drivers/driver.ts";
+import { DeviceMissing } from "../tc/driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import type { Actuator } from "../tc/actuator.ts";

@@ -34,7 +34,9 @@ export interface AgentOptions {
 }
 
 /** A command-line mistake; the CLI prints it on one line and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = "UsageError";
+}
 
 type FlagKind = "string" | "bool" | "int" | "list" | "duration";
 
@@ -336,7 +338,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     });
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError((error as Error).message.split("\n")[0]);
+    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
   }
   if (parsed.positionals.length > 0) {
     throw new UsageError(`unexpected argument: ${parsed.positionals[0]}`);

@@ -7,7 +7,7 @@ import { loadManifests } from "../cluster/manifests.ts";
 import { formatObjectError } from "../cluster/types.ts";
 import type { AllowEntry, DirectionRules, InterfaceRules, NodeRules } from "../policy/model.ts";
 import { computeNodeRules } from "../policy/engine.ts";
-import { batchText } from "../drivers/cmdline.ts";
+import { batchText } from "../tc/serialize.ts";
 import { generateProgram } from "../tc/generate.ts";
 import { UsageError } from "./flags.ts";
 
@@ -62,7 +62,7 @@ export function parseRenderFlags(args: string[], defaultNode: () => string): Ren
       allowPositionals: false,
     });
   } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0]);
+    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
   }
   const values = parsed.values;
   const output = values.output ?? "text";

@@ -1,8 +1,8 @@
 /** Builds the TC driver `--tc-driver` names. */
 import { show } from "../log/quote.ts";
-import { CmdlineDriver } from "./cmdline.ts";
-import type { TcDriver } from "./driver.ts";
-import { NetlinkDriver } from "./netlink.ts";
+import { CmdlineDriver } from "./cmdline/driver.ts";
+import type { TcDriver } from "../tc/driver.ts";
+import { NetlinkDriver } from "./netlink/driver.ts";
 
 /**
  * A driver by its `--tc-driver` name, ready to use (the netlink driver has

@@ -56,9 +56,15 @@ export class RepresentorError extends Error {
   /** The sysfs path that failed ("" when no path was involved). */
   readonly path: string;
 
-  constructor(pciAddress: string, step: RepresentorStep, path: string, detail: string) {
+  constructor(
+    pciAddress: string,
+    step: RepresentorStep,
+    path: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
     const shown = checkPciAddress(pciAddress) === null ? pciAddress : show(pciAddress);
-    super(`${shown}: step "${step}": ${detail}`);
+    super(`${shown}: step "${step}": ${detail}`, options);
     this.name = "RepresentorError";
     this.pciAddress = pciAddress;
     this.step = step;
@@ -199,8 +205,8 @@ export class RepresentorResolver {
   }
 
   async #discover(vf: string): Promise<CacheEntry> {
-    const fail = (step: RepresentorStep, path: string, detail: string) =>
-      new RepresentorError(vf, step, path, detail);
+    const fail = (step: RepresentorStep, path: string, detail: string, cause?: unknown) =>
+      new RepresentorError(vf, step, path, detail, cause === undefined ? undefined : { cause });
 
     // 1. find PF
     const vfDir = `${this.#root}/bus/pci/devices/${vf}`;
@@ -211,10 +217,10 @@ export class RepresentorResolver {
     } catch (error) {
       const e = asSysfsError(error);
       if (e.code === "ENOENT" && !(await exists(vfDir))) {
-        throw fail("find PF", vfDir, `cannot read ${vfDir}: ${e.reason} (no such PCI device)`);
+        throw fail("find PF", vfDir, `cannot read ${vfDir}: ${e.reason} (no such PCI device)`, e);
       }
       const why = e.code === "ENOENT" ? " (not an SR-IOV VF)" : "";
-      throw fail("find PF", physfn, `cannot read ${physfn}: ${e.reason}${why}`);
+      throw fail("find PF", physfn, `cannot read ${physfn}: ${e.reason}${why}`, e);
     }
     if (checkPciAddress(pf) !== null) {
       throw fail("find PF", physfn, `${physfn} points to ${show(pf)}, not a PCI device`);
@@ -226,7 +232,7 @@ export class RepresentorResolver {
     try {
       pfEntries = await listDirectory(pfDir);
     } catch (error) {
-      throw fail("find VF index", pfDir, asSysfsError(error).message);
+      throw fail("find VF index", pfDir, asSysfsError(error).message, error);
     }
     const links = await Promise.all(
       pfEntries.filter((name) => VIRTFN.test(name)).map(async (name) => ({
@@ -250,7 +256,7 @@ export class RepresentorResolver {
     try {
       pfNetdevs = await listDirectory(pfNet);
     } catch (error) {
-      throw fail("find uplink", pfNet, asSysfsError(error).message);
+      throw fail("find uplink", pfNet, asSysfsError(error).message, error);
     }
     if (pfNetdevs.length === 0) {
       throw fail("find uplink", pfNet, `${pfNet} is empty: PF ${pf} has no netdev`);
@@ -365,13 +371,16 @@ export class RepresentorResolver {
       return (await readAttribute(path)).toLowerCase();
     } catch (error) {
       const e = asSysfsError(error);
-      if (!isUnsupported(e)) throw new RepresentorError(vf, "read switch id", path, e.message);
+      if (!isUnsupported(e)) {
+        throw new RepresentorError(vf, "read switch id", path, e.message, { cause: e });
+      }
       throw new RepresentorError(
         vf,
         "read switch id",
         path,
         `PF ${pf} is not in switchdev mode: ${e.message} ` +
           `(set it with: devlink dev eswitch set pci/${pf} mode switchdev)`,
+        { cause: e },
       );
     }
   }

@@ -14,8 +14,8 @@ export class SysfsError extends Error {
   /** The errno name when the OS gave one (`ENOENT`, `EOPNOTSUPP`), else "". */
   readonly code: string;
 
-  constructor(path: string, reason: string, code = "") {
-    super(reason === "empty" ? `${path} is empty` : `cannot read ${path}: ${reason}`);
+  constructor(path: string, reason: string, code = "", options?: ErrorOptions) {
+    super(reason === "empty" ? `${path} is empty` : `cannot read ${path}: ${reason}`, options);
     this.name = "SysfsError";
     this.path = path;
     this.reason = reason;
@@ -29,9 +29,9 @@ function wrap(path: string, error: unknown): SysfsError {
   if (error instanceof Error) {
     const reason = error.message.replace(/ \(os error \d+\)[\s\S]*$/, "");
     const code = (error as { code?: unknown }).code;
-    return new SysfsError(path, reason, typeof code === "string" ? code : "");
+    return new SysfsError(path, reason, typeof code === "string" ? code : "", { cause: error });
   }
-  return new SysfsError(path, String(error));
+  return new SysfsError(path, String(error), "", { cause: error });
 }
 
 /**

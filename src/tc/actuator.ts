@@ -4,14 +4,13 @@
  * driver call, and keeps the troubleshooting copy under --pod-rules-path.
  * It adopts what is already programmed and never flushes first.
  */
-import type { TcDriver } from "../drivers/driver.ts";
-import { batchText } from "../drivers/cmdline.ts";
+import type { TcDriver } from "./driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import { generateProgram } from "./generate.ts";
 import type { TcCommand, TcProgram } from "./model.ts";
 import { planUpdate, sameFilters } from "./plan.ts";
-import { checkedDevice } from "./serialize.ts";
+import { batchText, checkedDevice } from "./serialize.ts";
 
 /** What one sync of one representor did. */
 export interface SyncResult {

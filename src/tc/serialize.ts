@@ -5,10 +5,12 @@
  */
 import { show } from "../log/quote.ts";
 import { checkInterfaceName } from "../cluster/validate.ts";
-import type { FlowerMatch, Hook, TcAction, TcFilter } from "./model.ts";
+import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "./model.ts";
 
 /** A value that must not reach a tc batch file. */
-export class UnsafeTcInput extends Error {}
+export class UnsafeTcInput extends Error {
+  override name = "UnsafeTcInput";
+}
 
 const SAFE_TOKEN = /^[A-Za-z0-9._:/+-]+$/;
 
@@ -102,4 +104,25 @@ export function chainDeleteCommand(device: string, hook: Hook, chain: number): s
 /** `qdisc add|del ... clsact`. */
 export function clsactCommand(verb: "add" | "del", device: string): string {
   return ["qdisc", verb, "dev", checkedDevice(device), "clsact"].join(" ");
+}
+
+/** Renders commands as `tc -batch` text (one command per line). */
+export function batchText(device: string, commands: TcCommand[]): string {
+  const lines = commands.map((command) => {
+    switch (command.op) {
+      case "qdisc-add":
+        return clsactCommand("add", device);
+      case "qdisc-del":
+        return clsactCommand("del", device);
+      case "filter-add":
+        return filterCommand("add", device, command.filter);
+      case "filter-replace":
+        return filterCommand("replace", device, command.filter);
+      case "filter-del":
+        return filterDeleteCommand(device, command.filter);
+      case "chain-del":
+        return chainDeleteCommand(device, command.hook, command.chain);
+    }
+  });
+  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
 }

@@ -16,7 +16,9 @@ export interface KubeConfigSource {
 }
 
 /** Thrown when no usable API server configuration can be found. */
-export class KubeConfigError extends Error {}
+export class KubeConfigError extends Error {
+  override name = "KubeConfigError";
+}
 
 type WithAllowH2<T> = T & { allowH2?: boolean };
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { type AgentOptions, parseAgentFlags } from "../../src/cli/flags.ts";
 import type { RulesChange, RulesResult, RulesSink } from "../../src/agent/sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
-import { runProcess } from "../../src/drivers/process.ts";
+import { runProcess } from "../../src/drivers/cmdline/process.ts";
 import { controlPlanePrerequisites } from "./controlplane/controlplane.ts";
 
 /** Null when the control plane can run, else why not. */

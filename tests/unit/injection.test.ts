@@ -3,7 +3,7 @@
  * second tc command (newline, `;`, spaces) are rejected before any tc runs.
  */
 import assert from "node:assert/strict";
-import type { TcDriver } from "../../src/drivers/driver.ts";
+import type { TcDriver } from "../../src/tc/driver.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import type { TcCommand, TcState } from "../../src/tc/model.ts";
 import { UnsafeTcInput } from "../../src/tc/serialize.ts";

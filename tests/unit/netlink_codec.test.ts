@@ -33,7 +33,7 @@ import {
   NetlinkWriter,
   NL,
 } from "../../src/drivers/netlink/wire.ts";
-import { commandSteps } from "../../src/drivers/netlink.ts";
+import { commandSteps } from "../../src/drivers/netlink/driver.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../src/tc/model.ts";
 import { chainDeleteCommand, clsactCommand, filterCommand } from "../../src/tc/serialize.ts";
 import { sameFilters } from "../../src/tc/plan.ts";

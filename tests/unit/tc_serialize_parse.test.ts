@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { batchText } from "../../src/drivers/cmdline.ts";
+import { batchText } from "../../src/tc/serialize.ts";
 import type { TcFilter } from "../../src/tc/model.ts";
-import { parseChainShow, parseFilterShow, parseQdiscShow } from "../../src/tc/parse.ts";
+import {
+  parseChainShow,
+  parseFilterShow,
+  parseQdiscShow,
+} from "../../src/drivers/cmdline/tc_json.ts";
 import { filterCommand, UnsafeTcInput } from "../../src/tc/serialize.ts";
 
 const dispatch: TcFilter = {

@@ -1,7 +1,7 @@
 /** The production sink: representor lookup + actuator, with a recording driver. */
 import assert from "node:assert/strict";
 import { TcSink } from "../../src/agent/tc_sink.ts";
-import { DeviceMissing, type TcDriver } from "../../src/drivers/driver.ts";
+import { DeviceMissing, type TcDriver } from "../../src/tc/driver.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import type { TcCommand, TcFilter, TcState } from "../../src/tc/model.ts";

@@ -61,6 +61,7 @@ function errno(lib: Libc): number {
 
 /** A failed socket call, with the errno that explains it. */
 export class NetlinkSocketError extends Error {
+  override name = "NetlinkSocketError";
   constructor(message: string, readonly errno: number) {
     super(message);
   }

@@ -3,6 +3,7 @@
  * `tc -json` parser produces for the same kernel state. What the model
  * cannot represent is described as foreign (reported, never deleted).
  */
+import { Unrepresentable } from "../../tc/driver.ts";
 import { show } from "../../log/quote.ts";
 import { formatIp } from "../../net/ip.ts";
 import type {
@@ -81,8 +82,6 @@ export function hookOfParent(parent: number): Hook | undefined {
   if (parent === CLSACT.egress) return "egress";
   return undefined;
 }
-
-class Unrepresentable extends Error {}
 
 const byValue = <T extends string>(table: Record<string, number>, names: readonly T[]) =>
   new Map<number, T>(names.map((name) => [table[name], name]));

@@ -252,7 +252,9 @@ export interface NetlinkMessage {
 }
 
 /** A malformed answer from the kernel (a bug or a desynchronised socket). */
-export class NetlinkFormatError extends Error {}
+export class NetlinkFormatError extends Error {
+  override name = "NetlinkFormatError";
+}
 
 /** Splits a datagram into its messages. */
 export function decodeMessages(data: Uint8Array): NetlinkMessage[] {

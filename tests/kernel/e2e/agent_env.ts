@@ -6,7 +6,7 @@
  */
 import type { ParsedObject } from "../../../src/cluster/parse.ts";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { computeNodeRules } from "../../../src/policy/engine.ts";
 import { zoneFromIfindex } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";

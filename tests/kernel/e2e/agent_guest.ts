@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { parseObjects } from "../../../src/cluster/parse.ts";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import type { Manifest } from "../../support/cluster.ts";
 import type { Probe } from "../scenario/format.ts";
 import { Listeners, resolvePath, sendProbe } from "../scenario/probe.ts";

@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { thousandFilterRules } from "../../../bench/tc_fixture.ts";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
-import { DeviceMissing, type TcDriver, TcError } from "../../../src/drivers/driver.ts";
-import { NetlinkDriver } from "../../../src/drivers/netlink.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
+import { DeviceMissing, type TcDriver, TcError } from "../../../src/tc/driver.ts";
+import { NetlinkDriver } from "../../../src/drivers/netlink/driver.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
 import type { TcFilter } from "../../../src/tc/model.ts";

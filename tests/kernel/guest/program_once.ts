@@ -4,7 +4,7 @@
  *
  *   program_once.ts DEVICE RULES.json
  */
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import type { InterfaceRules } from "../../../src/policy/model.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 

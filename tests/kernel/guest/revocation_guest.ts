@@ -5,7 +5,7 @@
  * allowed carry on.
  */
 import assert from "node:assert/strict";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { objectsOf, withTopology } from "./common.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";

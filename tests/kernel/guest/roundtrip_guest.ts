@@ -5,7 +5,7 @@
  * generations make-before-break; clean-up leaves foreign filters alone.
  */
 import assert from "node:assert/strict";
-import { CmdlineDriver } from "../../../src/drivers/cmdline.ts";
+import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
 import { chainGeneration } from "../../../src/tc/model.ts";

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
-import type { TcDriver } from "../../../src/drivers/driver.ts";
+import type { TcDriver } from "../../../src/tc/driver.ts";
 import { createDriver } from "../../../src/drivers/factory.ts";
 import { computeNodeRules } from "../../../src/policy/engine.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";

@@ -1,5 +1,5 @@
 /** Running host commands from the in-VM harness, with errors that say what failed. */
-import { type ProcessResult, runProcess } from "../../../src/drivers/process.ts";
+import { type ProcessResult, runProcess } from "../../../src/drivers/cmdline/process.ts";
 
 /** Result of a command that is allowed to fail. */
 export type CommandResult = ProcessResult;

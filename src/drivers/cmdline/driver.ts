@@ -3,44 +3,17 @@
  * `tc -batch` per representor (make-before-break order kept by the
  * actuator's command list).
  */
-import { HOOKS, type TcCommand, type TcState } from "../tc/model.ts";
-import { parseChainShow, parseFilterShow, parseQdiscShow } from "../tc/parse.ts";
-import {
-  chainDeleteCommand,
-  checkedDevice,
-  clsactCommand,
-  filterCommand,
-  filterDeleteCommand,
-} from "../tc/serialize.ts";
+import { HOOKS, type TcCommand, type TcState } from "../../tc/model.ts";
+import { parseChainShow, parseFilterShow, parseQdiscShow } from "./tc_json.ts";
+import { batchText, checkedDevice } from "../../tc/serialize.ts";
 import {
   DeviceMissing,
   type DriverStats,
   isDefaultQdisc,
   type TcDriver,
   TcError,
-} from "./driver.ts";
+} from "../../tc/driver.ts";
 import { runProcess } from "./process.ts";
-
-/** Renders commands as `tc -batch` text (one command per line). */
-export function batchText(device: string, commands: TcCommand[]): string {
-  const lines = commands.map((command) => {
-    switch (command.op) {
-      case "qdisc-add":
-        return clsactCommand("add", device);
-      case "qdisc-del":
-        return clsactCommand("del", device);
-      case "filter-add":
-        return filterCommand("add", device, command.filter);
-      case "filter-replace":
-        return filterCommand("replace", device, command.filter);
-      case "filter-del":
-        return filterDeleteCommand(device, command.filter);
-      case "chain-del":
-        return chainDeleteCommand(device, command.hook, command.chain);
-    }
-  });
-  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
-}
 
 /** Drives the `tc` binary. */
 export class CmdlineDriver implements TcDriver {

@@ -3,8 +3,9 @@
  * the kernel has with what it wants. Filters it cannot represent are kept
  * as "foreign" descriptions: reported, never silently dropped.
  */
-import { show } from "../log/quote.ts";
-import { formatCidr, parseCidr } from "../net/ip.ts";
+import { Unrepresentable } from "../../tc/driver.ts";
+import { show } from "../../log/quote.ts";
+import { formatCidr, parseCidr } from "../../net/ip.ts";
 import type {
   EthProtocol,
   FlowerMatch,
@@ -13,7 +14,7 @@ import type {
   IpProto,
   TcAction,
   TcFilter,
-} from "./model.ts";
+} from "../../tc/model.ts";
 
 /** Filters read from one chain: those understood, and descriptions of the rest. */
 export interface ParsedFilters {
@@ -50,8 +51,6 @@ const IP_PROTOS: readonly IpProto[] = ["tcp", "udp", "sctp", "icmpv6"];
 
 /** Key names `tc -json` prints for flower that carry no match of their own. */
 const IGNORED_KEYS = new Set(["eth_type"]);
-
-class Unrepresentable extends Error {}
 
 function parseMatch(keys: JsonObject): FlowerMatch {
   const match: FlowerMatch = {};

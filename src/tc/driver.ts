@@ -2,17 +2,28 @@
  * The narrow interface between the actuator and the kernel: read what a
  * representor carries, and apply an ordered list of changes to it.
  */
-import type { TcCommand, TcState } from "../tc/model.ts";
+import type { TcCommand, TcState } from "./model.ts";
 
 /** A TC error from the kernel or the tc tool, naming device and command. */
 export class TcError extends Error {
-  constructor(readonly device: string, message: string) {
-    super(`${device}: ${message}`);
+  override name = "TcError";
+  constructor(readonly device: string, message: string, options?: ErrorOptions) {
+    super(`${device}: ${message}`, options);
   }
 }
 
 /** Thrown when the device does not exist (a representor that went away). */
-export class DeviceMissing extends TcError {}
+export class DeviceMissing extends TcError {
+  override name = "DeviceMissing";
+}
+
+/**
+ * A kernel object that the TC model cannot hold (another tool's filter, or a
+ * key or action the agent never writes); a driver reports it as foreign.
+ */
+export class Unrepresentable extends Error {
+  override name = "Unrepresentable";
+}
 
 /** Root qdiscs the kernel attaches by itself: neither ours nor worth reporting. */
 const DEFAULT_QDISCS = new Set(["noqueue", "mq", "fq_codel", "pfifo_fast"]);

@@ -5,20 +5,19 @@
  * by sending each step's requests together and waiting for the kernel's
  * answers before the next step starts.
  */
-import { HOOKS, type TcCommand, type TcFilter, type TcState } from "../tc/model.ts";
-import { batchText } from "./cmdline.ts";
-import { checkedDevice } from "../tc/serialize.ts";
+import { HOOKS, type TcCommand, type TcFilter, type TcState } from "../../tc/model.ts";
+import { batchText, checkedDevice } from "../../tc/serialize.ts";
 import {
   DeviceMissing,
   type DriverStats,
   isDefaultQdisc,
   type TcDriver,
   TcError,
-} from "./driver.ts";
-import { errnoText, isNoDevice } from "./netlink/errno.ts";
-import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./netlink/socket.ts";
-import { filterDumpRequest, qdiscDumpRequest, writeCommand } from "./netlink/tc_encode.ts";
-import { decodeFilter, decodeQdisc } from "./netlink/tc_decode.ts";
+} from "../../tc/driver.ts";
+import { errnoText, isNoDevice } from "./errno.ts";
+import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./socket.ts";
+import { filterDumpRequest, qdiscDumpRequest, writeCommand } from "./tc_encode.ts";
+import { decodeFilter, decodeQdisc } from "./tc_decode.ts";
 import {
   decodeAck,
   decodeMessages,
@@ -28,7 +27,7 @@ import {
   type NetlinkRequest,
   NetlinkWriter,
   NL,
-} from "./netlink/wire.ts";
+} from "./wire.ts";
 
 /** A step's commands, written back to back with their sequence numbers. */
 interface EncodedStep {
@@ -116,7 +115,7 @@ export class NetlinkDriver implements TcDriver {
     } catch (error) {
       if (error instanceof NetlinkSocketError || error instanceof NetlinkFormatError) {
         this.close();
-        throw new TcError(device, error.message);
+        throw new TcError(device, error.message, { cause: error });
       }
       throw error;
     }
