@@ -6,7 +6,6 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
 import { parseRenderFlags, RENDER_HELP, runRender } from "./src/cli/render.ts";
 import { runDaemon } from "./src/agent/daemon.ts";
-import { createSink } from "./src/agent/sink.ts";
 import { log } from "./src/log/klog.ts";
 
 /** The version printed by `--version`. */
@@ -54,17 +53,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info("multi-networkpolicy-tc", { version: VERSION });
-  let sink;
-  try {
-    sink = createSink(options);
-  } catch (error) {
-    log.error("cannot start the TC driver", {
-      driver: options.tcDriver,
-      err: error instanceof Error ? error.message : String(error),
-    });
-    return 1;
-  }
-  return await runDaemon(options, sink);
+  return await runDaemon(options);
 }
 
 if (import.meta.main) {

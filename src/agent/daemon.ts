@@ -5,7 +5,7 @@
  * metrics, records Events, and on SIGTERM/SIGINT stops cleanly, leaving
  * programmed rules in place.
  */
-import type { AgentOptions } from "../cli/flags.ts";
+import type { AgentOptions } from "./options.ts";
 import type { Labels, MultiNetworkPolicy, Namespace } from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
 import { type AffectedContext, affectedLocalPods } from "../watching/affected.ts";
@@ -17,13 +17,13 @@ import { EventRecorder } from "./events.ts";
 import { type HealthServer, startHealthServer } from "./health.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { RulesSink } from "./sink.ts";
+import { TcSink } from "./tc_sink.ts";
+import { createDriver } from "../drivers/factory.ts";
+import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
+import { Actuator } from "../tc/actuator.ts";
 import { SyncLoop, type SyncReport } from "./syncloop.ts";
-import {
-  type BackoffPolicy,
-  type CoalescePolicy,
-  DEFAULT_BACKOFF,
-  DEFAULT_COALESCE,
-} from "./timing.ts";
+import { type CoalescePolicy, DEFAULT_COALESCE } from "./timing.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF } from "../watching/backoff.ts";
 
 /** Knobs beyond the command line, for embedding and tests. */
 export interface DaemonHooks {
@@ -151,8 +151,42 @@ export function startDaemon(
   };
 }
 
-/** Runs the daemon until SIGTERM or SIGINT; returns the exit status. */
-export async function runDaemon(options: AgentOptions, sink: RulesSink): Promise<number> {
+/**
+ * The sink the daemon uses: the TC actuator with the `--tc-driver` driver,
+ * on representors found in sysfs.
+ */
+export function createTcSink(options: AgentOptions): RulesSink {
+  const actuator = new Actuator(createDriver(options.tcDriver), {
+    podRulesPath: options.podRulesPath || undefined,
+  });
+  log.info("TC enforcement ready", {
+    driver: options.tcDriver,
+    sysfsRoot: options.sysfsRoot,
+    podRulesPath: options.podRulesPath,
+  });
+  return new TcSink(
+    actuator,
+    new RepresentorResolver(options.sysfsRoot),
+    () => listRepresentors(options.sysfsRoot),
+  );
+}
+
+/**
+ * Runs the daemon with TC enforcement until SIGTERM or SIGINT; returns the
+ * exit status (1 when the TC driver or the API server configuration cannot be
+ * set up).
+ */
+export async function runDaemon(options: AgentOptions): Promise<number> {
+  let sink: RulesSink;
+  try {
+    sink = createTcSink(options);
+  } catch (error) {
+    log.error("cannot start the TC driver", {
+      driver: options.tcDriver,
+      err: error instanceof Error ? error.message : String(error),
+    });
+    return 1;
+  }
   let daemon: Daemon;
   try {
     daemon = startDaemon(options, sink);

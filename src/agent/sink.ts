@@ -4,13 +4,7 @@
  * loop hands over only interfaces whose rules changed, and `null` for
  * interfaces that are gone; the sink answers per interface.
  */
-import type { AgentOptions } from "../cli/flags.ts";
-import { createDriver } from "../drivers/factory.ts";
-import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
-import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
-import { Actuator } from "../tc/actuator.ts";
-import { TcSink } from "./tc_sink.ts";
 
 /** One interface to bring to its rules. */
 export interface RulesChange {
@@ -37,24 +31,4 @@ export interface RulesResult {
 /** Applies rule changes; never rejects for one interface's failure (report it in its result). */
 export interface RulesSink {
   apply(changes: RulesChange[]): Promise<RulesResult[]>;
-}
-
-/**
- * The sink the daemon uses: the TC actuator with the `--tc-driver` driver,
- * on representors found in sysfs.
- */
-export function createSink(options: AgentOptions): RulesSink {
-  const actuator = new Actuator(createDriver(options.tcDriver), {
-    podRulesPath: options.podRulesPath || undefined,
-  });
-  log.info("TC enforcement ready", {
-    driver: options.tcDriver,
-    sysfsRoot: options.sysfsRoot,
-    podRulesPath: options.podRulesPath,
-  });
-  return new TcSink(
-    actuator,
-    new RepresentorResolver(options.sysfsRoot),
-    () => listRepresentors(options.sysfsRoot),
-  );
 }

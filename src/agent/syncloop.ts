@@ -12,7 +12,8 @@ import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
 import { podKey } from "../watching/affected.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { RulesChange, RulesResult, RulesSink } from "./sink.ts";
-import { backoffDelay, type BackoffPolicy, type CoalescePolicy, nextSyncAt } from "./timing.ts";
+import { backoffDelay, type BackoffPolicy } from "../watching/backoff.ts";
+import { type CoalescePolicy, nextSyncAt } from "./timing.ts";
 
 /** How the loop renders and paces syncs. */
 export interface SyncLoopOptions {

@@ -4,34 +4,9 @@
  * validation and `--help`, so they cannot disagree.
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_KLOG_OPTIONS, type KlogOptions, parseVmodule } from "../log/klog.ts";
-
-/** The TC drivers the agent can program the kernel with. */
-export const TC_DRIVERS = ["cmdline", "netlink"] as const;
-/** One of {@link TC_DRIVERS}. */
-export type TcDriverName = typeof TC_DRIVERS[number];
-
-/** Everything the daemon is configured with. */
-export interface AgentOptions {
-  kubeconfig: string;
-  master: string;
-  hostnameOverride: string;
-  networkPlugins: string[];
-  podRulesPath: string;
-  tcDriver: TcDriverName;
-  /** Root of sysfs for representor discovery (hidden flag, for tests). */
-  sysfsRoot: string;
-  /** `host:port` of the /healthz, /readyz and /metrics endpoints; empty: none. */
-  healthAddress: string;
-  /** Period of the full resync; 0: never. */
-  resyncPeriodMs: number;
-  /** Minimum time between two syncs. */
-  minSyncIntervalMs: number;
-  logFlushFrequencyMs: number;
-  klog: KlogOptions;
-  help: boolean;
-  version: boolean;
-}
+import type { AgentOptions } from "../agent/options.ts";
+import { TC_DRIVERS, type TcDriverName } from "../drivers/factory.ts";
+import { DEFAULT_KLOG_OPTIONS, parseVmodule } from "../log/klog.ts";
 
 /** A command-line mistake; the CLI prints it on one line and exits 2. */
 export class UsageError extends Error {

@@ -4,6 +4,11 @@ import { CmdlineDriver } from "./cmdline/driver.ts";
 import type { TcDriver } from "../tc/driver.ts";
 import { NetlinkDriver } from "./netlink/driver.ts";
 
+/** The TC drivers the agent can program the kernel with, by `--tc-driver` name. */
+export const TC_DRIVERS = ["cmdline", "netlink"] as const;
+/** One of {@link TC_DRIVERS}. */
+export type TcDriverName = typeof TC_DRIVERS[number];
+
 /**
  * A driver by its `--tc-driver` name, ready to use (the netlink driver has
  * its socket open); throws for an unknown name or a driver that cannot run here.

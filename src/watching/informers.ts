@@ -13,8 +13,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { log } from "../log/klog.ts";
-import type { AgentMetrics } from "../agent/metrics.ts";
-import { backoffDelay, type BackoffPolicy } from "../agent/timing.ts";
+import { backoffDelay, type BackoffPolicy } from "./backoff.ts";
 import {
   ApiServerProbe,
   DEFAULT_LIVENESS,
@@ -34,10 +33,23 @@ export interface WatcherHooks {
   onSynced(): void;
 }
 
+/** A counter with labels, as the agent's metrics registry provides it. */
+export interface LabelledCounter {
+  add(delta: number, labels: Record<string, string>): void;
+}
+
+/** The metrics the watches report into (the agent's registry satisfies it). */
+export interface WatchMetrics {
+  watchRestarts: LabelledCounter;
+  relists: LabelledCounter;
+  errors: LabelledCounter;
+  apiServerUp: { set(value: number): void };
+}
+
 /** Tuning for {@link ClusterWatcher}. */
 export interface WatcherOptions {
   backoff: BackoffPolicy;
-  metrics: AgentMetrics;
+  metrics: WatchMetrics;
   /** Dead-watch detection (default {@link DEFAULT_LIVENESS}). */
   liveness?: LivenessPolicy;
 }
@@ -237,7 +249,7 @@ export class ClusterWatcher {
   ) {}
 
   /** The metrics the watches report into. */
-  get metrics(): AgentMetrics {
+  get metrics(): WatchMetrics {
     return this.options.metrics;
   }
 

@@ -6,7 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type AgentOptions, parseAgentFlags } from "../../src/cli/flags.ts";
+import type { AgentOptions } from "../../src/agent/options.ts";
+import { parseAgentFlags } from "../../src/cli/flags.ts";
 import type { RulesChange, RulesResult, RulesSink } from "../../src/agent/sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
 import { runProcess } from "../../src/drivers/cmdline/process.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { backoffDelay, type CoalescePolicy, nextSyncAt } from "../../src/agent/timing.ts";
+import { type CoalescePolicy, nextSyncAt } from "../../src/agent/timing.ts";
+import { backoffDelay } from "../../src/watching/backoff.ts";
 
 const policy: CoalescePolicy = { debounceMs: 100, minIntervalMs: 1000, maxDelayMs: 2000 };
 

@@ -1,0 +1,28 @@
+/**
+ * What the daemon is configured with: the typed result of parsing the command
+ * line (`src/cli/flags.ts`), read by the composition root (`./daemon.ts`).
+ */
+import type { TcDriverName } from "../drivers/factory.ts";
+import type { KlogOptions } from "../log/klog.ts";
+
+/** Everything the daemon is configured with. */
+export interface AgentOptions {
+  kubeconfig: string;
+  master: string;
+  hostnameOverride: string;
+  networkPlugins: string[];
+  podRulesPath: string;
+  tcDriver: TcDriverName;
+  /** Root of sysfs for representor discovery (hidden flag, for tests). */
+  sysfsRoot: string;
+  /** `host:port` of the /healthz, /readyz and /metrics endpoints; empty: none. */
+  healthAddress: string;
+  /** Period of the full resync; 0: never. */
+  resyncPeriodMs: number;
+  /** Minimum time between two syncs. */
+  minSyncIntervalMs: number;
+  logFlushFrequencyMs: number;
+  klog: KlogOptions;
+  help: boolean;
+  version: boolean;
+}
