@@ -39,6 +39,23 @@ const NEW = "app/new/app/net1/net1";
 /** Long enough for any sync a change could trigger (debounce + min interval + slack). */
 const QUIET_MS = 900;
 
+/** Warning Events in a namespace matching a field selector; null while there are none. */
+async function warnings(kubeconfig: string, namespace: string, selector: string) {
+  const out = await kubectl(
+    kubeconfig,
+    "-n",
+    namespace,
+    "get",
+    "events",
+    "--field-selector",
+    `${selector},type=Warning`,
+    "-o",
+    "json",
+  );
+  const items = JSON.parse(out).items as { reason: string; message: string }[];
+  return items.length > 0 ? items : null;
+}
+
 Deno.test({
   name: "agent: changes re-render exactly the affected local interfaces (real apiserver)",
   ignore: skip,
@@ -277,21 +294,11 @@ Deno.test({
           assert.deepEqual(last(c, WEB).rules?.ingress.policies, ["app/broken", "app/web-in"]);
         },
       );
-      const policyEvents = await waitFor("Warning event on the broken policy", async () => {
-        const out = await kubectl(
-          kc,
-          "-n",
-          "app",
-          "get",
-          "events",
-          "--field-selector",
-          "involvedObject.kind=MultiNetworkPolicy,involvedObject.name=broken,type=Warning",
-          "-o",
-          "json",
-        );
-        const items = JSON.parse(out).items as { reason: string; message: string }[];
-        return items.length > 0 ? items : null;
-      });
+      const policyEvents = await waitFor(
+        "Warning event on the broken policy",
+        () =>
+          warnings(kc, "app", "involvedObject.kind=MultiNetworkPolicy,involvedObject.name=broken"),
+      );
       assert.equal(policyEvents[0].reason, "InvalidPolicy");
       assert.match(
         policyEvents[0].message,
@@ -362,21 +369,10 @@ Deno.test({
           ),
         [WEB],
       );
-      const events = await waitFor("Warning event on app/web", async () => {
-        const out = await kubectl(
-          kc,
-          "-n",
-          "app",
-          "get",
-          "events",
-          "--field-selector",
-          "involvedObject.name=web,type=Warning",
-          "-o",
-          "json",
-        );
-        const items = JSON.parse(out).items as { reason: string; message: string }[];
-        return items.length > 0 ? items : null;
-      });
+      const events = await waitFor(
+        "Warning event on app/web",
+        () => warnings(kc, "app", "involvedObject.name=web"),
+      );
       assert.equal(events[0].reason, "PolicyNotApplied");
       assert.match(events[0].message, /representor for 0000:3b:02.1 not found/);
       await waitFor("readyz reports the failed sync", async () => {
