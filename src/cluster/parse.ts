@@ -37,6 +37,7 @@ export type ParsedObject =
   | { kind: "NetworkAttachmentDefinition"; value: NetworkAttachmentDefinition }
   | { kind: "MultiNetworkPolicy"; value: MultiNetworkPolicy };
 
+/** Parses a Namespace: its name and labels. */
 export function parseNamespace(raw: JsonObject): ParseResult<Namespace> {
   const { meta, reporter: r } = readMeta(raw, "Namespace", false);
   if (!meta) return { value: null, errors: r.errors };
@@ -77,6 +78,19 @@ export function parseNetworkAttachmentDefinition(
   };
 }
 
+/** The parser of each supported kind. */
+export const PARSERS: {
+  [K in ParsedObject["kind"]]: (
+    raw: JsonObject,
+  ) => ParseResult<Extract<ParsedObject, { kind: K }>["value"]>;
+} = {
+  Pod: parsePod,
+  Namespace: parseNamespace,
+  NetworkAttachmentDefinition: parseNetworkAttachmentDefinition,
+  MultiNetworkPolicy: parseMultiNetworkPolicy,
+};
+
+/** Parses one raw object (or a `List` of them) of any supported kind; `where` names its source. */
 export function parseObjects(raw: Json, where = "document"): {
   objects: ParsedObject[];
   errors: ObjectError[];
@@ -101,35 +115,19 @@ export function parseObjects(raw: Json, where = "document"): {
     });
     return { objects, errors };
   }
-  const collect = <K extends ParsedObject["kind"]>(
-    k: K,
-    result: ParseResult<Extract<ParsedObject, { kind: K }>["value"]>,
-  ) => {
+  if (typeof kind === "string" && Object.hasOwn(PARSERS, kind)) {
+    const known = kind as ParsedObject["kind"];
+    const result = PARSERS[known](raw);
     errors.push(...result.errors);
-    if (result.value) objects.push({ kind: k, value: result.value } as ParsedObject);
-  };
-  switch (kind) {
-    case "Pod":
-      collect("Pod", parsePod(raw));
-      break;
-    case "Namespace":
-      collect("Namespace", parseNamespace(raw));
-      break;
-    case "NetworkAttachmentDefinition":
-      collect("NetworkAttachmentDefinition", parseNetworkAttachmentDefinition(raw));
-      break;
-    case "MultiNetworkPolicy":
-      collect("MultiNetworkPolicy", parseMultiNetworkPolicy(raw));
-      break;
-    default: {
-      const meta = isObject(raw.metadata) ? raw.metadata : {};
-      const name = typeof meta.name === "string" ? meta.name : "<unnamed>";
-      errors.push({
-        object: `${typeof kind === "string" ? kind : "<no kind>"} ${name} (${where})`,
-        field: "kind",
-        message: `unsupported kind ${show(kind)}; object ignored`,
-      });
-    }
+    if (result.value) objects.push({ kind: known, value: result.value } as ParsedObject);
+    return { objects, errors };
   }
+  const meta = isObject(raw.metadata) ? raw.metadata : {};
+  const name = typeof meta.name === "string" ? meta.name : "<unnamed>";
+  errors.push({
+    object: `${typeof kind === "string" ? kind : "<no kind>"} ${name} (${where})`,
+    field: "kind",
+    message: `unsupported kind ${show(kind)}; object ignored`,
+  });
   return { objects, errors };
 }

@@ -30,6 +30,7 @@ import {
   type Reporter,
 } from "./reader.ts";
 
+/** The annotation listing the networks a policy applies to. */
 export const POLICY_FOR_ANNOTATION = "k8s.v1.cni.cncf.io/policy-for";
 
 const OPERATORS: readonly SelectorOperator[] = ["In", "NotIn", "Exists", "DoesNotExist"];

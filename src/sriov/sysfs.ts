@@ -34,19 +34,22 @@ function wrap(path: string, error: unknown): SysfsError {
   return new SysfsError(path, String(error), "", { cause: error });
 }
 
+/** Runs one file-system read of `path`, turning its failure into a {@link SysfsError}. */
+async function reading<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw wrap(path, error);
+  }
+}
+
 /**
  * Reads a sysfs attribute and returns it trimmed. An empty attribute is an
  * error (`empty`): sysfs attributes that matter here are never legitimately
  * empty, and fake trees use an empty file to stand for "unsupported".
  */
 export async function readAttribute(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw wrap(path, error);
-  }
-  const value = text.trim();
+  const value = (await reading(path, () => Deno.readTextFile(path))).trim();
   if (value === "") throw new SysfsError(path, "empty");
   return value;
 }
@@ -67,12 +70,7 @@ export async function readOptionalAttribute(path: string): Promise<string | null
  * sysfs root.
  */
 export async function readLinkBasename(path: string): Promise<string> {
-  let target: string;
-  try {
-    target = await Deno.readLink(path);
-  } catch (error) {
-    throw wrap(path, error);
-  }
+  const target = await reading(path, () => Deno.readLink(path));
   const parts = target.split("/").filter((part) => part !== "");
   return parts.length === 0 ? "" : parts[parts.length - 1];
 }
@@ -80,11 +78,9 @@ export async function readLinkBasename(path: string): Promise<string> {
 /** Lists a directory's entry names, sorted. */
 export async function listDirectory(path: string): Promise<string[]> {
   const names: string[] = [];
-  try {
+  await reading(path, async () => {
     for await (const entry of Deno.readDir(path)) names.push(entry.name);
-  } catch (error) {
-    throw wrap(path, error);
-  }
+  });
   return names.sort();
 }
 
