@@ -3,14 +3,39 @@
  * multi-document, `List` kinds) into a cluster snapshot. Bad documents
  * become errors; everything readable is still loaded.
  */
-import { parseAllDocuments } from "yaml";
-import { type ParsedObject, parseObjects } from "./parse.ts";
+import { isMap, isScalar, isSeq, parseAllDocuments } from "yaml";
+import { quote } from "../log/quote.ts";
+import { objectName, type ParsedObject, parseObjects } from "./parse.ts";
 import type { ClusterState, ObjectError } from "./types.ts";
 
 /** A snapshot loaded from disk, with the problems found while loading. */
 export interface LoadedManifests {
   state: ClusterState;
   errors: ObjectError[];
+  /** Problems that change nothing, such as unknown fields the API server would drop. */
+  warnings: ObjectError[];
+}
+
+/** A key written twice in one YAML or JSON map, and the path of that map. */
+interface DuplicateKey {
+  path: string;
+  key: string;
+}
+
+/** Every map key written twice under `node`, depth first. */
+function duplicateKeys(node: unknown, path: string, out: DuplicateKey[] = []): DuplicateKey[] {
+  if (isMap(node)) {
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (seen.has(key)) out.push({ path, key });
+      seen.add(key);
+      duplicateKeys(pair.value, path === "" ? key : `${path}.${key}`, out);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => duplicateKeys(item, `${path}[${i}]`, out));
+  }
+  return out;
 }
 
 const MANIFEST_EXTENSIONS = /\.(ya?ml|json)$/i;
@@ -40,9 +65,11 @@ async function listFiles(path: string, errors: ObjectError[]): Promise<string[]>
 export function parseManifestText(text: string, source: string): {
   objects: ParsedObject[];
   errors: ObjectError[];
+  warnings: ObjectError[];
 } {
   const objects: ParsedObject[] = [];
   const errors: ObjectError[] = [];
+  const warnings: ObjectError[] = [];
   const documents = parseAllDocuments(text, { uniqueKeys: false });
   const list = Array.isArray(documents) ? documents : [documents];
   list.forEach((doc, i) => {
@@ -65,11 +92,24 @@ export function parseManifestText(text: string, source: string): {
       errors.push({ object: where, field: "(yaml)", message: (error as Error).message });
       return;
     }
+    const duplicates = duplicateKeys(doc.contents, "");
+    if (duplicates.length > 0) {
+      const object = `${objectName(value)} (${where})`;
+      for (const { path, key } of duplicates) {
+        errors.push({
+          object,
+          field: path === "" ? "(root)" : path,
+          message: `duplicate key ${quote(key)}; object rejected, as the API server rejects it`,
+        });
+      }
+      return;
+    }
     const parsed = parseObjects(value, where);
     objects.push(...parsed.objects);
     errors.push(...parsed.errors);
+    warnings.push(...parsed.warnings);
   });
-  return { objects, errors };
+  return { objects, errors, warnings };
 }
 
 /** Builds a snapshot from parsed objects; later duplicates replace earlier ones. */
@@ -105,6 +145,7 @@ export function stateFromObjects(objects: ParsedObject[]): ClusterState {
 /** Reads every manifest under the given files or directories. */
 export async function loadManifests(paths: string[]): Promise<LoadedManifests> {
   const errors: ObjectError[] = [];
+  const warnings: ObjectError[] = [];
   const objects: ParsedObject[] = [];
   for (const path of paths) {
     for (const file of await listFiles(path, errors)) {
@@ -118,7 +159,8 @@ export async function loadManifests(paths: string[]): Promise<LoadedManifests> {
       const parsed = parseManifestText(text, file);
       objects.push(...parsed.objects);
       errors.push(...parsed.errors);
+      warnings.push(...parsed.warnings);
     }
   }
-  return { state: stateFromObjects(objects), errors };
+  return { state: stateFromObjects(objects), errors, warnings };
 }

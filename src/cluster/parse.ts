@@ -4,7 +4,8 @@
  * {@link ObjectError} naming the object and field, and the object is kept
  * in the safest usable form (fail closed for policies) or skipped.
  */
-import { show } from "../log/quote.ts";
+import { quoteUnlessPlain, show } from "../log/quote.ts";
+import { unknownPolicyFields } from "./known_fields.ts";
 import { NAMESPACE_NAME_LABEL } from "./types.ts";
 import type {
   MultiNetworkPolicy,
@@ -90,44 +91,66 @@ export const PARSERS: {
   MultiNetworkPolicy: parseMultiNetworkPolicy,
 };
 
-/** Parses one raw object (or a `List` of them) of any supported kind; `where` names its source. */
-export function parseObjects(raw: Json, where = "document"): {
+/** How an error names a raw object: `Kind namespace/name`, quoted unless plain. */
+export function objectName(raw: Json): string {
+  const object = isObject(raw) ? raw : {};
+  const meta = isObject(object.metadata) ? object.metadata : {};
+  const kind = typeof object.kind === "string" ? quoteUnlessPlain(object.kind) : "<no kind>";
+  const namespace = typeof meta.namespace === "string" && meta.namespace !== ""
+    ? `${meta.namespace}/`
+    : "";
+  const name = typeof meta.name === "string" ? meta.name : "<unnamed>";
+  return `${kind} ${quoteUnlessPlain(namespace + name)}`;
+}
+
+/** What {@link parseObjects} found: objects kept, errors, and warnings that change nothing. */
+export interface ParsedObjects {
   objects: ParsedObject[];
   errors: ObjectError[];
-} {
-  const objects: ParsedObject[] = [];
-  const errors: ObjectError[] = [];
-  if (raw === null || raw === undefined) return { objects, errors };
+  warnings: ObjectError[];
+}
+
+/** Parses one raw object (or a `List` of them) of any supported kind; `where` names its source. */
+export function parseObjects(raw: Json, where = "document"): ParsedObjects {
+  const out: ParsedObjects = { objects: [], errors: [], warnings: [] };
+  if (raw === null || raw === undefined) return out;
   if (!isObject(raw)) {
-    errors.push({
+    out.errors.push({
       object: where,
       field: "(root)",
       message: `want an object, got ${describe(raw)}`,
     });
-    return { objects, errors };
+    return out;
   }
   const kind = raw.kind;
   if (typeof kind === "string" && kind.endsWith("List") && Array.isArray(raw.items)) {
     raw.items.forEach((item, i) => {
       const nested = parseObjects(item, `${where} items[${i}]`);
-      objects.push(...nested.objects);
-      errors.push(...nested.errors);
+      out.objects.push(...nested.objects);
+      out.errors.push(...nested.errors);
+      out.warnings.push(...nested.warnings);
     });
-    return { objects, errors };
+    return out;
   }
   if (typeof kind === "string" && Object.hasOwn(PARSERS, kind)) {
     const known = kind as ParsedObject["kind"];
     const result = PARSERS[known](raw);
-    errors.push(...result.errors);
-    if (result.value) objects.push({ kind: known, value: result.value } as ParsedObject);
-    return { objects, errors };
+    out.errors.push(...result.errors);
+    if (result.value) out.objects.push({ kind: known, value: result.value } as ParsedObject);
+    if (known === "MultiNetworkPolicy") {
+      const object = objectName(raw);
+      for (const field of unknownPolicyFields(raw)) {
+        out.warnings.push({ object, field, message: "unknown field; ignored" });
+      }
+    }
+    return out;
   }
   const meta = isObject(raw.metadata) ? raw.metadata : {};
-  const name = typeof meta.name === "string" ? meta.name : "<unnamed>";
-  errors.push({
-    object: `${typeof kind === "string" ? kind : "<no kind>"} ${name} (${where})`,
+  const name = typeof meta.name === "string" ? quoteUnlessPlain(meta.name) : "<unnamed>";
+  out.errors.push({
+    object: `${typeof kind === "string" ? quoteUnlessPlain(kind) : "<no kind>"} ${name} (${where})`,
     field: "kind",
     message: `unsupported kind ${show(kind)}; object ignored`,
   });
-  return { objects, errors };
+  return out;
 }

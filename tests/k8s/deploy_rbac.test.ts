@@ -131,6 +131,9 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
     }
   }
   assert.ok(await canI(sa, "create", "events"), "can create events");
+  for (const verb of ["patch", "update", "delete", "get", "list"]) {
+    assert.equal(await canI(sa, verb, "events"), false, `cannot ${verb} events (never used)`);
+  }
   for (const resource of ["pods", policies, "secrets"]) {
     for (const verb of ["create", "update", "patch", "delete"]) {
       assert.equal(await canI(sa, verb, resource), false, `cannot ${verb} ${resource}`);
