@@ -86,15 +86,16 @@ export function normaliseGrants(grants: Grant[], memo = new UnionMemo()): AllowE
   }
   const byAddresses = new Map<
     string,
-    { protocol: Grant["protocol"]; ports: PortRange[]; addresses: AddressSet }[]
+    { protocol: Grant["protocol"]; ports: PortRange[][]; addresses: AddressSet }[]
   >();
   for (const group of byPorts.values()) {
     const addresses = memo.union(group.sets);
     const key = `${group.protocol}|${roughSetKey(addresses)}`;
     const bucket = byAddresses.get(key) ?? [];
     const existing = bucket.find((other) => setsEqual(other.addresses, addresses));
-    if (existing) existing.ports = mergeRanges([...existing.ports, ...group.ports]);
-    else bucket.push({ protocol: group.protocol, ports: group.ports, addresses });
+    // Port lists are merged once per address set below, not once per group (quadratic).
+    if (existing) existing.ports.push(group.ports);
+    else bucket.push({ protocol: group.protocol, ports: [group.ports], addresses });
     byAddresses.set(key, bucket);
   }
   const entries = [...byAddresses.values()].flat().map((group) => ({
@@ -102,7 +103,7 @@ export function normaliseGrants(grants: Grant[], memo = new UnionMemo()): AllowE
     entry: {
       cidrs: formatSet(group.addresses),
       protocol: group.protocol,
-      ports: group.ports,
+      ports: group.ports.length === 1 ? group.ports[0] : mergeRanges(group.ports.flat()),
     } satisfies AllowEntry,
   }));
   entries.sort((a, b) =>
