@@ -4,7 +4,8 @@
  */
 import denoConfig from "./deno.json" with { type: "json" };
 import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
-import { parseRenderFlags, RENDER_HELP, runRender } from "./src/cli/render.ts";
+import { runRender } from "./src/cli/render.ts";
+import { parseRenderFlags, renderHelp } from "./src/cli/render_flags.ts";
 import { runDaemon } from "./src/agent/daemon.ts";
 import { log } from "./src/log/klog.ts";
 
@@ -22,7 +23,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       const options = parseRenderFlags(args.slice(1), () => Deno.hostname());
       if (options.help) {
-        console.log(RENDER_HELP);
+        console.log(renderHelp());
         return 0;
       }
       return await runRender(options);

@@ -1,417 +1,263 @@
 /**
  * The daemon's command line: the flags of the original Go agent and klog's,
- * with the same names, meanings and defaults. One table drives parsing,
- * validation and `--help`, so they cannot disagree.
+ * with the same names, meanings and defaults. Each flag is declared once here
+ * (or in `shared_flags.ts`); parsing, validation and `--help` derive from it.
  */
-import { parseArgs } from "node:util";
 import type { AgentOptions } from "../agent/options.ts";
 import { TC_DRIVERS, type TcDriverName } from "../drivers/factory.ts";
 import { DEFAULT_KLOG_OPTIONS, parseVmodule } from "../log/klog.ts";
+import { flagsUsage } from "./flag_help.ts";
+import { parseFlags } from "./flag_parse.ts";
+import {
+  boolFlag,
+  choiceFlag,
+  durationFlag,
+  type Flag,
+  type FlagGroup,
+  intFlag,
+  stringFlag,
+} from "./flag_table.ts";
+import { HELP_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
 
-/** A command-line mistake; the CLI prints it on one line and exits 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
+/** A command-line mistake: printed on one line, exit status 2. */
+export { UsageError } from "./flag_table.ts";
+
+/** What each `--tc-driver` name does, for `--help`; every driver must be described. */
+const TC_DRIVER_HELP: Record<TcDriverName, string> = {
+  cmdline: "runs tc -batch and tc -json",
+  netlink: "talks rtnetlink to the kernel directly; needs no tc binary",
+};
+
+/** Why a `--vmodule` value is refused, if it is. */
+function vmoduleProblem(value: string): string | undefined {
+  try {
+    parseVmodule(value);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
-type FlagKind = "string" | "bool" | "int" | "list" | "duration";
+/** klog's own defaults, which its flags here keep. */
+const KLOG = DEFAULT_KLOG_OPTIONS;
 
-/** One flag's name, type, default and help text. */
-export interface FlagSpec {
-  name: string;
-  short?: string;
-  kind: FlagKind;
-  defaultText: string;
-  help: string;
-  hidden?: boolean;
-  group: "agent" | "klog" | "general";
-}
-
-/** Every flag the daemon accepts, in `--help` order. */
-export const FLAG_SPECS: readonly FlagSpec[] = [
-  {
+/** Every flag the daemon accepts, in `--help` order, by the property it parses to. */
+export const AGENT_FLAGS = {
+  kubeconfig: stringFlag({
     name: "kubeconfig",
-    kind: "string",
-    defaultText: "",
+    default: "",
     group: "agent",
     help:
       "Path to kubeconfig file with authorization information (the master location is set by the master flag). Empty: in-cluster configuration.",
-  },
-  {
+  }),
+  master: stringFlag({
     name: "master",
-    kind: "string",
-    defaultText: "",
+    default: "",
     group: "agent",
     help: "The address of the Kubernetes API server (overrides any value in kubeconfig).",
-  },
-  {
+  }),
+  hostnameOverride: stringFlag({
     name: "hostname-override",
-    kind: "string",
-    defaultText: "",
+    default: "",
     group: "agent",
     help:
       "If non-empty, will use this string as identification instead of the actual hostname (the node whose pods are enforced).",
-  },
-  {
-    name: "network-plugins",
-    kind: "list",
-    defaultText: "accelerated-bridge",
-    group: "agent",
-    help:
-      "Comma-separated list of CNI plugin types whose networks are considered for network policies.",
-  },
-  {
+  }),
+  networkPlugins: NETWORK_PLUGINS_FLAG,
+  podRulesPath: stringFlag({
     name: "pod-rules-path",
-    kind: "string",
-    defaultText: "",
+    default: "",
     group: "agent",
     help:
       "If non-empty, write the TC rules applied for each pod interface under this directory, for troubleshooting.",
-  },
-  {
+  }),
+  tcDriver: choiceFlag({
     name: "tc-driver",
-    kind: "string",
-    defaultText: "cmdline",
+    choices: TC_DRIVERS,
+    describe: TC_DRIVER_HELP,
+    default: "cmdline",
     group: "agent",
-    help:
-      "TC driver to use, one of: cmdline (runs tc -batch and tc -json), netlink (talks rtnetlink to the kernel directly; needs no tc binary).",
-  },
-  {
+    help: "TC driver to use",
+  }),
+  sysfsRoot: stringFlag({
     name: "sysfs-root",
-    kind: "string",
-    defaultText: "/sys",
+    default: "/sys",
     group: "agent",
     hidden: true,
     help: "Root of the sysfs tree used to find VF representors (tests point it at a fake tree).",
-  },
-
-  {
+  }),
+  healthAddress: stringFlag({
     name: "health-address",
-    kind: "string",
-    defaultText: "0.0.0.0:9810",
+    default: "0.0.0.0:9810",
     group: "agent",
     help: "host:port to serve /healthz, /readyz and /metrics (Prometheus) on. Empty: no endpoints.",
-  },
-  {
+    check: (value) =>
+      value === "" || /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value)
+        ? undefined
+        : "want host:port",
+  }),
+  resyncPeriodMs: durationFlag({
     name: "resync-period",
-    kind: "duration",
-    defaultText: "5m",
+    default: 5 * 60_000,
     group: "agent",
     help:
       "Period of the full resync: every local interface is rendered again and handed to TC, as a safety net. 0: never.",
-  },
-  {
+  }),
+  minSyncIntervalMs: durationFlag({
     name: "min-sync-interval",
-    kind: "duration",
-    defaultText: "1s",
+    default: 1000,
     group: "agent",
     help:
       "Minimum time between two syncs; changes arriving meanwhile are coalesced into the next one.",
-  },
-  {
+  }),
+  v: intFlag({
     name: "v",
     short: "v",
-    kind: "int",
-    defaultText: "0",
+    default: KLOG.v,
+    min: 0,
     group: "klog",
     help: "number for the log level verbosity",
-  },
-  {
+  }),
+  vmodule: stringFlag({
     name: "vmodule",
-    kind: "string",
-    defaultText: "",
+    default: KLOG.vmodule,
     group: "klog",
     help: "comma-separated list of pattern=N settings for file-filtered logging",
-  },
-  {
+    check: vmoduleProblem,
+  }),
+  logtostderr: boolFlag({
     name: "logtostderr",
-    kind: "bool",
-    defaultText: "true",
+    default: KLOG.logtostderr,
     group: "klog",
     help: "log to standard error instead of files",
-  },
-  {
+  }),
+  alsologtostderr: boolFlag({
     name: "alsologtostderr",
-    kind: "bool",
-    defaultText: "false",
+    default: KLOG.alsologtostderr,
     group: "klog",
     help: "log to standard error as well as files (no effect when -logtostderr=true)",
-  },
-  {
+  }),
+  logDir: stringFlag({
     name: "log_dir",
-    kind: "string",
-    defaultText: "",
+    default: KLOG.logDir,
     group: "klog",
     help: "If non-empty, write log files in this directory (no effect when -logtostderr=true)",
-  },
-  {
+  }),
+  logFile: stringFlag({
     name: "log_file",
-    kind: "string",
-    defaultText: "",
+    default: KLOG.logFile,
     group: "klog",
     help: "If non-empty, use this log file (no effect when -logtostderr=true)",
-  },
-  {
+  }),
+  logFileMaxSizeMB: intFlag({
     name: "log_file_max_size",
-    kind: "int",
-    defaultText: "1800",
+    default: KLOG.logFileMaxSizeMB,
+    min: 0,
     group: "klog",
     help:
       "Defines the maximum size a log file can grow to (no effect when -logtostderr=true). Unit is megabytes. If the value is 0, the maximum file size is unlimited.",
-  },
-  {
+  }),
+  oneOutput: boolFlag({
     name: "one_output",
-    kind: "bool",
-    defaultText: "false",
+    default: KLOG.oneOutput,
     group: "klog",
     help:
-      "If true, only write logs to their native severity level (vs also writing to each lower severity level; no effect when -logtostderr=true)",
-  },
-  {
+      "If true, only write logs to their native severity level's file, not also to each lower severity level's",
+    noEffect: "this agent writes all severities to one log file",
+  }),
+  skipHeaders: boolFlag({
     name: "skip_headers",
-    kind: "bool",
-    defaultText: "false",
+    default: KLOG.skipHeaders,
     group: "klog",
     help: "If true, avoid header prefixes in the log messages",
-  },
-  {
+  }),
+  skipLogHeaders: boolFlag({
     name: "skip_log_headers",
-    kind: "bool",
-    defaultText: "false",
+    default: KLOG.skipLogHeaders,
     group: "klog",
-    help: "If true, avoid headers when opening log files (no effect when -logtostderr=true)",
-  },
-  {
+    help: "If true, avoid headers when opening log files",
+    noEffect: "this agent writes no header lines when it opens a log file",
+  }),
+  stderrthreshold: intFlag({
     name: "stderrthreshold",
-    kind: "int",
-    defaultText: "2",
+    default: KLOG.stderrthreshold,
+    min: 0,
     group: "klog",
     help:
       "logs at or above this threshold go to stderr when writing to files and stderr (no effect when -logtostderr=true or -alsologtostderr=true)",
-  },
-  {
+  }),
+  addDirHeader: boolFlag({
     name: "add_dir_header",
-    kind: "bool",
-    defaultText: "false",
+    default: KLOG.addDirHeader,
     group: "klog",
     help: "If true, adds the file directory to the header of the log messages",
-  },
-  {
+  }),
+  logBacktraceAt: stringFlag({
     name: "log_backtrace_at",
-    kind: "string",
-    defaultText: ":0",
+    default: ":0",
     group: "klog",
     help: "when logging hits line file:N, emit a stack trace",
-  },
-  {
+    check: (value) => /^([^:]*:\d+)?$/.test(value) ? undefined : "want file:N",
+  }),
+  logFlushFrequencyMs: durationFlag({
     name: "log-flush-frequency",
-    kind: "duration",
-    defaultText: "5s",
+    default: 5000,
     group: "klog",
     help: "Maximum number of seconds between log flushes",
-  },
-  { name: "help", short: "h", kind: "bool", defaultText: "false", group: "general", help: "help" },
-  {
+    noEffect: "every log line is written synchronously, so nothing waits to be flushed",
+  }),
+  help: HELP_FLAG,
+  version: boolFlag({
     name: "version",
-    kind: "bool",
-    defaultText: "false",
+    default: false,
     group: "general",
     help: "print the version and exit",
-  },
-];
+  }),
+} as const;
 
-const SPEC_BY_NAME = new Map(FLAG_SPECS.map((spec) => [spec.name, spec]));
-const SPEC_BY_SHORT = new Map(
-  FLAG_SPECS.filter((spec) => spec.short).map((spec) => [spec.short as string, spec]),
-);
-
-/** Parses a Go duration such as `5s`, `1m30s` or `250ms` into milliseconds. */
-export function parseGoDuration(text: string): number {
-  const units: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    "µs": 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-  };
-  if (text === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (const match of text.matchAll(re)) {
-    total += Number(match[1]) * units[match[2]];
-    consumed += match[0].length;
-  }
-  if (consumed === 0 || consumed !== text.length) {
-    throw new UsageError(`invalid duration "${text}"`);
-  }
-  return total;
-}
-
-/**
- * Rewrites Go/pflag spellings that node's parser does not know:
- * `-flag` for long names, `-v=2`, and `--bool=true|false`.
- */
-function normaliseArgs(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      out.push(...args.slice(i));
-      break;
-    }
-    const match = /^(--?)([^=]+)(?:=(.*))?$/s.exec(arg);
-    if (!match || arg === "-") {
-      out.push(arg);
-      continue;
-    }
-    const [, dashes, name, value] = match;
-    const spec = dashes === "-" && name.length === 1 ? SPEC_BY_SHORT.get(name) : SPEC_BY_NAME.get(
-      name,
-    );
-    if (!spec) {
-      throw new UsageError(`unknown flag: ${dashes}${name}`);
-    }
-    if (spec.kind === "bool") {
-      if (value === undefined || value === "true") out.push(`--${spec.name}`);
-      else if (value === "false") out.push(`--no-${spec.name}`);
-      else throw new UsageError(`invalid boolean value "${value}" for --${spec.name}`);
-      continue;
-    }
-    out.push(`--${spec.name}`);
-    if (value !== undefined) out.push(value);
-    else if (i + 1 < args.length) out.push(args[++i]);
-    else throw new UsageError(`flag needs an argument: --${spec.name}`);
-  }
-  return out;
-}
-
-function parseIntFlag(name: string, text: string, min: number): number {
-  if (!/^-?\d+$/.test(text)) throw new UsageError(`invalid value "${text}" for --${name}`);
-  const value = Number(text);
-  if (value < min) throw new UsageError(`invalid value "${text}" for --${name}: below ${min}`);
-  return value;
-}
+/** Every flag the daemon accepts, in `--help` order. */
+export const FLAG_SPECS: readonly Flag<unknown>[] = Object.values(AGENT_FLAGS);
 
 /** Parses the daemon's arguments; throws {@link UsageError} on any mistake. */
 export function parseAgentFlags(args: string[]): AgentOptions {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
-  for (const spec of FLAG_SPECS) {
-    options[spec.name] = spec.kind === "bool"
-      ? { type: "boolean" }
-      : { type: "string", multiple: spec.kind === "list" };
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: normaliseArgs(args),
-      options,
-      strict: true,
-      allowPositionals: true,
-      allowNegative: true,
-    });
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
-  }
-  if (parsed.positionals.length > 0) {
-    throw new UsageError(`unexpected argument: ${parsed.positionals[0]}`);
-  }
-  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
-  const str = (name: string): string => {
-    const value = values[name];
-    return typeof value === "string" ? value : (SPEC_BY_NAME.get(name)?.defaultText ?? "");
-  };
-  const bool = (name: string): boolean => {
-    const value = values[name];
-    return typeof value === "boolean" ? value : SPEC_BY_NAME.get(name)?.defaultText === "true";
-  };
-  const listValue = values["network-plugins"];
-  const networkPlugins = Array.isArray(listValue)
-    ? listValue.flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean)
-    : ["accelerated-bridge"];
-  if (networkPlugins.length === 0) {
-    throw new UsageError("invalid value for --network-plugins: empty list");
-  }
-  const tcDriver = str("tc-driver");
-  if (!(TC_DRIVERS as readonly string[]).includes(tcDriver)) {
-    throw new UsageError(`invalid value "${tcDriver}" for --tc-driver: want cmdline or netlink`);
-  }
-  const healthAddress = str("health-address");
-  if (healthAddress !== "" && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(healthAddress)) {
-    throw new UsageError(`invalid value "${healthAddress}" for --health-address: want host:port`);
-  }
-  const vmodule = str("vmodule");
-  try {
-    parseVmodule(vmodule);
-  } catch (error) {
-    throw new UsageError(`invalid value for --vmodule: ${(error as Error).message}`);
-  }
-  const backtraceAt = str("log_backtrace_at");
-  if (!/^([^:]*:\d+)?$/.test(backtraceAt)) {
-    throw new UsageError(`invalid value "${backtraceAt}" for --log_backtrace_at: want file:N`);
-  }
+  const flags = parseFlags(AGENT_FLAGS, args);
   return {
-    kubeconfig: str("kubeconfig"),
-    master: str("master"),
-    hostnameOverride: str("hostname-override"),
-    networkPlugins,
-    podRulesPath: str("pod-rules-path"),
-    tcDriver: tcDriver as TcDriverName,
-    sysfsRoot: str("sysfs-root"),
-    healthAddress,
-    resyncPeriodMs: parseGoDuration(str("resync-period")),
-    minSyncIntervalMs: parseGoDuration(str("min-sync-interval")),
-    logFlushFrequencyMs: parseGoDuration(str("log-flush-frequency")),
+    kubeconfig: flags.kubeconfig,
+    master: flags.master,
+    hostnameOverride: flags.hostnameOverride,
+    networkPlugins: flags.networkPlugins,
+    podRulesPath: flags.podRulesPath,
+    tcDriver: flags.tcDriver,
+    sysfsRoot: flags.sysfsRoot,
+    healthAddress: flags.healthAddress,
+    resyncPeriodMs: flags.resyncPeriodMs,
+    minSyncIntervalMs: flags.minSyncIntervalMs,
+    logFlushFrequencyMs: flags.logFlushFrequencyMs,
     klog: {
-      ...DEFAULT_KLOG_OPTIONS,
-      v: parseIntFlag("v", str("v"), 0),
-      vmodule,
-      logtostderr: bool("logtostderr"),
-      alsologtostderr: bool("alsologtostderr"),
-      logDir: str("log_dir"),
-      logFile: str("log_file"),
-      logFileMaxSizeMB: parseIntFlag("log_file_max_size", str("log_file_max_size"), 0),
-      oneOutput: bool("one_output"),
-      skipHeaders: bool("skip_headers"),
-      skipLogHeaders: bool("skip_log_headers"),
-      stderrthreshold: parseIntFlag("stderrthreshold", str("stderrthreshold"), 0),
-      addDirHeader: bool("add_dir_header"),
-      logBacktraceAt: backtraceAt === ":0" ? "" : backtraceAt,
+      v: flags.v,
+      vmodule: flags.vmodule,
+      logtostderr: flags.logtostderr,
+      alsologtostderr: flags.alsologtostderr,
+      logDir: flags.logDir,
+      logFile: flags.logFile,
+      logFileMaxSizeMB: flags.logFileMaxSizeMB,
+      oneOutput: flags.oneOutput,
+      skipHeaders: flags.skipHeaders,
+      skipLogHeaders: flags.skipLogHeaders,
+      stderrthreshold: flags.stderrthreshold,
+      addDirHeader: flags.addDirHeader,
+      logBacktraceAt: flags.logBacktraceAt === AGENT_FLAGS.logBacktraceAt.default
+        ? ""
+        : flags.logBacktraceAt,
     },
-    help: bool("help"),
-    version: bool("version"),
+    help: flags.help,
+    version: flags.version,
   };
-}
-
-function flagUsage(spec: FlagSpec): string {
-  const names = spec.short && spec.short !== spec.name
-    ? `-${spec.short}, --${spec.name}`
-    : spec.name.length === 1
-    ? `-${spec.name}, --${spec.name}`
-    : `    --${spec.name}`;
-  const arg = spec.kind === "bool"
-    ? ""
-    : spec.kind === "list"
-    ? " strings"
-    : spec.kind === "int"
-    ? " int"
-    : spec.kind === "duration"
-    ? " duration"
-    : " string";
-  const shown = spec.kind === "bool" ? spec.defaultText === "true" : spec.defaultText !== "";
-  const def = shown
-    ? ` (default ${spec.kind === "list" ? `[${spec.defaultText}]` : spec.defaultText})`
-    : "";
-  return `  ${names}${arg}\n        ${spec.help}${def}`;
 }
 
 /** The `--help` text; README's configuration reference is generated from it. */
 export function agentHelp(): string {
-  const visible = FLAG_SPECS.filter((spec) => !spec.hidden);
-  const section = (group: FlagSpec["group"]) =>
-    visible.filter((spec) => spec.group === group).map(flagUsage).join("\n");
+  const section = (group: FlagGroup) => flagsUsage(FLAG_SPECS.filter((f) => f.group === group));
   return [
     "multi-networkpolicy-tc: enforces MultiNetworkPolicy on SR-IOV secondary networks",
     "with TC flower filters on VF representors.",

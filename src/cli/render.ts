@@ -2,86 +2,13 @@
  * `multi-networkpolicy-tc render`: reads manifests from disk and prints what
  * the agent would enforce on a node, for people (text) or tools (json).
  */
-import { parseArgs } from "node:util";
 import { loadManifests } from "../cluster/manifests.ts";
 import { formatObjectError } from "../cluster/types.ts";
 import type { AllowEntry, DirectionRules, InterfaceRules, NodeRules } from "../policy/model.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { batchText } from "../tc/serialize.ts";
 import { generateProgram } from "../tc/generate.ts";
-import { UsageError } from "./flags.ts";
-
-/** Output formats of `render`. */
-export const RENDER_FORMATS = ["text", "json", "tc"] as const;
-
-/** `render`'s own options. */
-export interface RenderOptions {
-  paths: string[];
-  node: string;
-  networkPlugins: string[];
-  output: typeof RENDER_FORMATS[number];
-  help: boolean;
-}
-
-/** `render --help`. */
-export const RENDER_HELP = `Usage: multi-networkpolicy-tc render -f PATH [-f PATH...] [flags]
-
-Reads Kubernetes manifests (YAML or JSON files, or directories of them;
-multi-document and List kinds) and prints, for every pod interface on the
-node that the agent would police, each direction's state and allow list.
-Problems with objects are printed to stderr, one line each, naming the
-object and the field; the rest is still rendered. Exit status: 0 when no
-problem was found, 1 when some were (output is still complete), 2 on usage
-errors.
-
-Flags:
-  -f, --filename PATH          manifest file or directory (repeatable, required)
-      --node NAME              node whose pods are rendered (default: this host's name)
-      --network-plugins LIST   comma-separated CNI plugin types to police
-                               (default accelerated-bridge)
-  -o, --output FORMAT          text, json, or tc: the tc -batch program per
-                               interface, as the agent would apply it to a
-                               representor with nothing of ours (default text)
-  -h, --help                   this help
-`;
-
-/** Parses `render`'s arguments. */
-export function parseRenderFlags(args: string[], defaultNode: () => string): RenderOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        filename: { type: "string", short: "f", multiple: true },
-        node: { type: "string" },
-        "network-plugins": { type: "string", multiple: true },
-        output: { type: "string", short: "o" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
-  }
-  const values = parsed.values;
-  const output = values.output ?? "text";
-  if (!(RENDER_FORMATS as readonly string[]).includes(output)) {
-    throw new UsageError(`invalid value "${output}" for --output: want text, json or tc`);
-  }
-  const paths = values.filename ?? [];
-  if (!values.help && paths.length === 0) throw new UsageError("render needs at least one -f PATH");
-  const plugins = (values["network-plugins"] ?? ["accelerated-bridge"])
-    .flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean);
-  if (plugins.length === 0) throw new UsageError("invalid value for --network-plugins: empty list");
-  return {
-    paths,
-    node: values.node ?? defaultNode(),
-    networkPlugins: plugins,
-    output: output as RenderOptions["output"],
-    help: values.help ?? false,
-  };
-}
+import type { RenderOptions } from "./render_flags.ts";
 
 function portsText(entry: AllowEntry): string {
   if (entry.protocol === "any") return "any protocol, any port";
@@ -170,6 +97,7 @@ export async function runRender(options: RenderOptions): Promise<number> {
     networkPlugins: options.networkPlugins,
   });
   const errors = [...loaded.errors, ...result.errors];
+  for (const warning of loaded.warnings) console.error(`warning: ${formatObjectError(warning)}`);
   for (const error of errors) console.error(`error: ${formatObjectError(error)}`);
   if (options.output === "json") {
     await writeStdout(`${JSON.stringify({ ...result, errors }, null, 2)}\n`);
