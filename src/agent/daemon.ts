@@ -73,24 +73,22 @@ export function startDaemon(
       );
     }
   });
-  const loop = new SyncLoop(
-    {
-      node,
-      networkPlugins: options.networkPlugins,
-      coalesce: {
-        ...DEFAULT_COALESCE,
-        minIntervalMs: options.minSyncIntervalMs,
-        ...hooks.coalesce,
-      },
-      resyncMs: options.resyncPeriodMs,
-      retry: backoff,
+  const loop = new SyncLoop({
+    node,
+    networkPlugins: options.networkPlugins,
+    coalesce: {
+      ...DEFAULT_COALESCE,
+      minIntervalMs: options.minSyncIntervalMs,
+      ...hooks.coalesce,
     },
-    () => store.snapshot(),
+    resyncMs: options.resyncPeriodMs,
+    retry: backoff,
+    snapshot: () => store.snapshot(),
     sink,
     metrics,
-    events,
-    hooks.onSync,
-  );
+    warnings: events,
+    onSync: hooks.onSync,
+  });
   const context: AffectedContext = {
     node,
     get localPods() {

@@ -153,10 +153,20 @@ export interface ClusterState {
   policies: MultiNetworkPolicy[];
 }
 
+/** The object an {@link ObjectError} is about, for code that acts on it (e.g. an Event). */
+export interface ObjectReference {
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
 /** A problem with one object, naming the object and the field. */
 export interface ObjectError {
   /** e.g. `MultiNetworkPolicy web/allow-db`. */
   object: string;
+  /** The same object, structured; set where the producer knows it (not part of the text). */
+  ref?: ObjectReference;
   /** e.g. `spec.ingress[0].from[1].ipBlock.cidr`. */
   field: string;
   message: string;

@@ -335,6 +335,7 @@ export function computeNodeRules(state: ClusterState, options: EngineOptions): N
       if (!status.pciAddress) {
         errors.push({
           object: `Pod ${pod.namespace}/${pod.name}`,
+          ref: { kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid },
           field: `network-status[${status.network}].device-info.pci.pci-address`,
           message: "missing on a policed network; interface not enforced",
         });

@@ -1,0 +1,138 @@
+/** The make-before-break plan of one representor: command order, no-ops, foreign filters. */
+import assert from "node:assert/strict";
+import { generateProgram } from "../../src/tc/generate.ts";
+import {
+  chainGeneration,
+  type TcCommand,
+  type TcFilter,
+  type TcProgram,
+  type TcState,
+} from "../../src/tc/model.ts";
+import { isOurs, planUpdate } from "../../src/tc/plan.ts";
+import { iface, type Manifest, mnp, nad, ns, pod, render } from "../support/cluster.ts";
+
+/** The program for pod app/web under `policies`, at any generation. */
+function desired(policies: Manifest[]): (generation: number) => TcProgram {
+  const rules = iface(
+    render([
+      ns("app"),
+      nad("app", "data"),
+      pod("app", "web", { nets: { "app/data": "10.0.0.1" } }),
+      ...policies,
+    ]),
+    "app/web",
+    "app/data",
+  );
+  return (generation) => generateProgram(rules, { device: "rep0", zone: 3, generation });
+}
+
+const DENY = [mnp("app", "deny", "data", { policyTypes: ["Ingress"] })];
+const ALLOW_CIDR = [
+  mnp("app", "from-lan", "data", {
+    policyTypes: ["Ingress"],
+    ingress: [{ from: [{ ipBlock: { cidr: "10.9.0.0/16" } }] }],
+  }),
+];
+
+/** What the kernel carries after `program` was written. */
+function programmed(program: TcProgram, extra: TcFilter[] = []): TcState {
+  return {
+    device: "rep0",
+    clsact: true,
+    foreignQdiscs: [],
+    filters: [...program.filters, ...extra],
+  };
+}
+
+const FOREIGN: TcFilter = {
+  hook: "ingress",
+  chain: 0,
+  prio: 50_000,
+  handle: 1,
+  protocol: "ip",
+  match: { ipProto: "tcp" },
+  actions: [{ kind: "pass" }],
+};
+
+function touches(command: TcCommand, filter: TcFilter): boolean {
+  if (command.op === "chain-del") {
+    return command.hook === filter.hook && command.chain === filter.chain;
+  }
+  return "filter" in command && command.filter === filter;
+}
+
+Deno.test("plan: a change writes new chains, then swaps the dispatch, then deletes the old chains", () => {
+  const current = programmed(desired(DENY)(1));
+  const plan = planUpdate(current, desired(ALLOW_CIDR));
+  assert.equal(plan.generation, 2);
+  const at = (predicate: (c: TcCommand) => boolean) => plan.commands.findIndex(predicate);
+  const lastAt = (predicate: (c: TcCommand) => boolean) => plan.commands.findLastIndex(predicate);
+  const newChain = (c: TcCommand) => c.op === "filter-add" && c.filter.chain !== 0;
+  const dispatch = (c: TcCommand) =>
+    (c.op === "filter-replace" || c.op === "filter-add" || c.op === "filter-del") &&
+    c.filter.chain === 0;
+  const oldChainDel = (c: TcCommand) => c.op === "chain-del" && chainGeneration(c.chain) === 1;
+  assert.ok(at(newChain) >= 0, "new chains are written");
+  assert.ok(at(dispatch) >= 0, "the dispatch is swapped");
+  assert.ok(at(oldChainDel) >= 0, "old chains are deleted");
+  assert.ok(lastAt(newChain) < at(dispatch), "every new chain before the dispatch changes");
+  assert.ok(lastAt(dispatch) < at(oldChainDel), "old chains only after the dispatch changes");
+  for (const command of plan.commands) {
+    if (newChain(command) && command.op === "filter-add") {
+      assert.equal(chainGeneration(command.filter.chain), 2);
+    }
+  }
+  assert.ok(
+    plan.commands.some((c) => c.op === "filter-replace" && c.filter.chain === 0),
+    "the dispatch is replaced in place, not deleted and re-added",
+  );
+  assert.ok(!plan.commands.some((c) => c.op === "qdisc-del" || c.op === "qdisc-add"));
+});
+
+Deno.test("plan: the state already carrying the program gives no commands", () => {
+  const program = desired(DENY);
+  const plan = planUpdate(programmed(program(1)), program);
+  assert.deepEqual(plan.commands, []);
+  assert.equal(plan.generation, 1);
+  assert.deepEqual(plan.foreign, []);
+});
+
+Deno.test("plan: the next change goes back to a free generation", () => {
+  const plan = planUpdate(programmed(desired(ALLOW_CIDR)(2)), desired(DENY));
+  assert.equal(plan.generation, 1);
+  assert.ok(plan.commands.some((c) => c.op === "chain-del" && chainGeneration(c.chain) === 2));
+});
+
+Deno.test("plan: a foreign filter is reported and never deleted, on a swap or a removal", () => {
+  assert.equal(isOurs(FOREIGN), false);
+  const current = programmed(desired(DENY)(1), [FOREIGN]);
+  const swap = planUpdate(current, desired(ALLOW_CIDR));
+  assert.equal(swap.foreign.length, 1);
+  assert.ok(swap.commands.length > 0);
+  assert.ok(!swap.commands.some((c) => touches(c, FOREIGN)));
+  const removal = planUpdate(current, desired([]));
+  assert.equal(removal.generation, 0);
+  assert.ok(removal.commands.length > 0, "our filters are removed");
+  assert.ok(!removal.commands.some((c) => c.op === "qdisc-del"), "the qdisc stays for it");
+  assert.ok(!removal.commands.some((c) => touches(c, FOREIGN)));
+});
+
+Deno.test("plan: without foreign filters, removing the policy deletes the qdisc", () => {
+  const plan = planUpdate(programmed(desired(DENY)(1)), desired([]));
+  assert.deepEqual(plan.commands, [{ op: "qdisc-del" }]);
+  assert.equal(plan.generation, 0);
+});
+
+Deno.test("plan: a first program adds the qdisc, the chains, then the dispatch", () => {
+  const current: TcState = { device: "rep0", clsact: false, foreignQdiscs: [], filters: [] };
+  const plan = planUpdate(current, desired(DENY));
+  assert.equal(plan.generation, 1);
+  assert.deepEqual(plan.commands[0], { op: "qdisc-add" });
+  const firstDispatch = plan.commands.findIndex((c) =>
+    c.op === "filter-add" && c.filter.chain === 0
+  );
+  const lastChain = plan.commands.findLastIndex((c) =>
+    c.op === "filter-add" && c.filter.chain !== 0
+  );
+  assert.ok(lastChain > 0 && lastChain < firstDispatch);
+});
