@@ -12,6 +12,7 @@ import {
   parseNetworkAttachmentDefinition,
   parsePod,
 } from "../cluster/parse.ts";
+import { isObject, type JsonObject } from "../cluster/reader.ts";
 import {
   type ClusterState,
   formatObjectError,
@@ -50,12 +51,6 @@ export type Change =
   | { kind: "MultiNetworkPolicy"; old: MultiNetworkPolicy | null; new: MultiNetworkPolicy | null };
 
 type Parsed = Pod | Namespace | NetworkAttachmentDefinition | MultiNetworkPolicy;
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** `namespace/name` (or `name` for cluster-scoped objects) of a raw object; null when unreadable. */
 export function rawKey(raw: unknown): string | null {

@@ -15,21 +15,15 @@ import { log } from "../../src/log/klog.ts";
 import { Http1KubeConfig } from "../../src/watching/kubeconfig.ts";
 import type { LivenessPolicy } from "../../src/watching/liveness.ts";
 import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
+import { apply, installCrds, kubectl, sleep, waitFor } from "../support/controlplane.ts";
+import { mnp, nad, ns } from "../support/manifests.ts";
 import {
   agentOptions,
-  apply,
-  installCrds,
-  kubectl,
   missing,
-  nad,
-  namespace,
-  pod,
-  policy,
   RecordingSink,
   requireControlPlane,
   skip,
-  sleep,
-  waitFor,
+  webAndDb,
 } from "./agent_harness.ts";
 
 if (skip) console.log(`SKIP agent fault tests: ${missing}`);
@@ -46,19 +40,10 @@ async function seed(cp: ControlPlane): Promise<void> {
   await installCrds(kc);
   await apply(
     kc,
-    namespace("app"),
+    ns("app"),
     nad("app", "net1", "accelerated-bridge"),
-    pod("app", "web", NODE, { app: "web" }, {
-      network: "app/net1",
-      ip: "10.1.0.10",
-      pci: "0000:3b:02.1",
-    }),
-    pod("app", "db", NODE, { app: "db" }, {
-      network: "app/net1",
-      ip: "10.1.0.11",
-      pci: "0000:3b:02.2",
-    }),
-    policy("app", "web-in", "net1", {
+    ...webAndDb(NODE),
+    mnp("app", "web-in", "net1", {
       podSelector: { matchLabels: { app: "web" } },
       ingress: [{ ports: [{ protocol: "TCP", port: 80 }] }],
     }),
@@ -144,7 +129,7 @@ Deno.test({
         const isolateDb = signal === "SIGKILL";
         await apply(
           kc,
-          policy("app", "db-in", "net1", {
+          mnp("app", "db-in", "net1", {
             podSelector: { matchLabels: { app: "db" } },
             ingress: isolateDb ? [] : [{}],
           }),
@@ -234,7 +219,7 @@ Deno.test({
       // While the agent waits to reconnect: a new policy, a deleted pod, then compaction.
       await apply(
         kc,
-        policy("app", "db-in", "net1", { podSelector: { matchLabels: { app: "db" } } }),
+        mnp("app", "db-in", "net1", { podSelector: { matchLabels: { app: "db" } } }),
       );
       await kubectl(kc, "-n", "app", "delete", "pod", "web", "--grace-period=0", "--force");
       const range = await etcd(etcdPort, "/v3/kv/range", { key: btoa("/") });

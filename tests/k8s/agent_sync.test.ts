@@ -12,22 +12,16 @@ import { startDaemon } from "../../src/agent/daemon.ts";
 import type { RulesChange } from "../../src/agent/sink.ts";
 import { log } from "../../src/log/klog.ts";
 import { startControlPlane } from "./controlplane/controlplane.ts";
+import { apply, installCrds, kubectl, sleep, waitFor } from "../support/controlplane.ts";
+import { apiPod as pod, mnp as policy, nad, ns as namespace } from "../support/manifests.ts";
 import {
   agentOptions,
-  apply,
   assertStartedEvent,
-  installCrds,
-  kubectl,
   missing,
-  nad,
-  namespace,
-  pod,
-  policy,
   RecordingSink,
   requireControlPlane,
   skip,
-  sleep,
-  waitFor,
+  webAndDb,
 } from "./agent_harness.ts";
 
 if (skip) console.log(`SKIP agent sync tests: ${missing}`);
@@ -38,6 +32,15 @@ const DB = "app/db/app/net1/net1";
 const NEW = "app/new/app/net1/net1";
 /** Long enough for any sync a change could trigger (debounce + min interval + slack). */
 const QUIET_MS = 900;
+
+/** app/web-in, reduced to UDP on one port from anywhere. */
+function webInOnUdp(port: number) {
+  return policy("app", "web-in", "net1", {
+    podSelector: { matchLabels: { app: "web" } },
+    policyTypes: ["Ingress"],
+    ingress: [{ ports: [{ protocol: "UDP", port }] }],
+  });
+}
 
 /** Warning Events in a namespace matching a field selector; null while there are none. */
 async function warnings(kubeconfig: string, namespace: string, selector: string) {
@@ -76,16 +79,7 @@ Deno.test({
         namespace("peers", { team: "peers" }),
         namespace("far"),
         nad("app", "net1", "accelerated-bridge"),
-        pod("app", "web", NODE, { app: "web" }, {
-          network: "app/net1",
-          ip: "10.1.0.10",
-          pci: "0000:3b:02.1",
-        }),
-        pod("app", "db", NODE, { app: "db" }, {
-          network: "app/net1",
-          ip: "10.1.0.11",
-          pci: "0000:3b:02.2",
-        }),
+        ...webAndDb(NODE),
         pod("app", "client", "node-b", { app: "client" }, {
           network: "app/net1",
           ip: "10.1.0.20",
@@ -228,15 +222,7 @@ Deno.test({
 
       await step(
         "policy update",
-        () =>
-          apply(
-            kc,
-            policy("app", "web-in", "net1", {
-              podSelector: { matchLabels: { app: "web" } },
-              policyTypes: ["Ingress"],
-              ingress: [{ ports: [{ protocol: "UDP", port: 53 }] }],
-            }),
-          ),
+        () => apply(kc, webInOnUdp(53)),
         [WEB],
         (c) => {
           assert.deepEqual(last(c, WEB).rules!.ingress.allow, [{
@@ -358,15 +344,7 @@ Deno.test({
       sink.failing.set(WEB, "representor for 0000:3b:02.1 not found");
       await step(
         "a failing interface gets a Warning Event",
-        () =>
-          apply(
-            kc,
-            policy("app", "web-in", "net1", {
-              podSelector: { matchLabels: { app: "web" } },
-              policyTypes: ["Ingress"],
-              ingress: [{ ports: [{ protocol: "UDP", port: 54 }] }],
-            }),
-          ),
+        () => apply(kc, webInOnUdp(54)),
         [WEB],
       );
       const events = await waitFor(

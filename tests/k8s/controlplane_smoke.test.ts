@@ -10,27 +10,13 @@
 
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
+import { kubectl, kubectlRaw, sleep } from "../support/controlplane.ts";
 import { controlPlanePrerequisites, startControlPlane } from "./controlplane/controlplane.ts";
 
 const missing = await controlPlanePrerequisites();
 const inCI = (Deno.env.get("CI") ?? "") !== "";
 if (missing && !inCI) {
   console.log(`SKIP controlplane smoke test: ${missing}`);
-}
-
-async function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("kubectl", {
-    args: ["--kubeconfig", kubeconfig, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.ok(
-    out.success,
-    `kubectl ${args.join(" ")} failed (exit ${out.code}): ${dec.decode(out.stderr)}`,
-  );
-  return dec.decode(out.stdout);
 }
 
 async function namespaceNames(api: k8s.CoreV1Api): Promise<string[]> {
@@ -72,13 +58,10 @@ Deno.test({
 
       // RBAC is enforced: a fresh ServiceAccount may not list pods until it is granted.
       const saKubeconfig = await cp.makeServiceAccountKubeconfig("smoke", "agent");
-      const canI = async () => (await new Deno.Command("kubectl", {
-        args: ["--kubeconfig", saKubeconfig, "auth", "can-i", "list", "pods", "-n", "smoke"],
-        stdout: "piped",
-        stderr: "piped",
-      }).output());
-      const denied = await canI();
-      assert.equal(new TextDecoder().decode(denied.stdout).trim(), "no");
+      const canI = async () =>
+        (await kubectlRaw(saKubeconfig, ["auth", "can-i", "list", "pods", "-n", "smoke"])).stdout
+          .trim();
+      assert.equal(await canI(), "no");
       // Aggregated ClusterRoles (view/edit/admin) stay empty without a controller-manager, so
       // grant with an explicit Role.
       await kubectl(
@@ -94,8 +77,8 @@ Deno.test({
       // The RBAC authorizer reads through an informer cache: allow it a moment.
       let answer = "";
       for (let i = 0; i < 50 && answer !== "yes"; i++) {
-        if (i > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-        answer = new TextDecoder().decode((await canI()).stdout).trim();
+        if (i > 0) await sleep(100);
+        answer = await canI();
       }
       assert.equal(answer, "yes");
 

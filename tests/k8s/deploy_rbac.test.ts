@@ -9,19 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
-import {
-  apply,
-  assertStartedEvent,
-  installCrds,
-  kubectl,
-  kubectlRaw,
-  missing,
-  nad,
-  namespace,
-  requireControlPlane,
-  skip,
-  waitFor,
-} from "./agent_harness.ts";
+import { apply, installCrds, kubectl, kubectlRaw, waitFor } from "../support/controlplane.ts";
+import { nad, ns } from "../support/manifests.ts";
+import { assertStartedEvent, missing, requireControlPlane, skip } from "./agent_harness.ts";
 
 if (skip) console.log(`SKIP deploy/RBAC tests: ${missing}`);
 
@@ -30,7 +20,7 @@ const SA = "system:serviceaccount:kube-system:multi-networkpolicy-tc";
 
 async function ensureNamespace(kc: string, name: string): Promise<void> {
   const got = await kubectlRaw(kc, ["get", "namespace", name]);
-  if (!got.ok) await apply(kc, namespace(name));
+  if (!got.ok) await apply(kc, ns(name));
 }
 
 /** A MultiNetworkPolicy manifest with the given spec, for schema checks. */
@@ -144,7 +134,7 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
   }
   assert.equal(await canI(sa, "update", nads), false, "cannot update NADs");
 
-  await apply(admin, namespace("app"), nad("app", "net1", "accelerated-bridge"));
+  await apply(admin, ns("app"), nad("app", "net1", "accelerated-bridge"));
   const port = freePort();
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {

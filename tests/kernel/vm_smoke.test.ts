@@ -1,6 +1,6 @@
 /**
  * Boots the test VM once and runs `vm/smoke.sh` in it: real packets through a clsact/flower/
- * act_ct program on veth "representors", proving the facts of DESIGN.md "TC pipeline".
+ * act_ct program on veth "representors", proving the facts docs/tc-rule-pipeline.md rests on.
  *
  * Skipped (with a one-line reason) when the VM prerequisites are missing, unless `CI` is set:
  * then it fails.

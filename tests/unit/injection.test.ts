@@ -3,27 +3,11 @@
  * second tc command (newline, `;`, spaces) are rejected before any tc runs.
  */
 import assert from "node:assert/strict";
-import type { TcDriver } from "../../src/tc/driver.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
-import type { TcCommand, TcState } from "../../src/tc/model.ts";
 import { UnsafeTcInput } from "../../src/tc/serialize.ts";
-import { iface, mnp, nad, ns, pod, render } from "../support/cluster.ts";
-
-/** Records every call; programs nothing. */
-class RecordingDriver implements TcDriver {
-  readonly name = "recording";
-  readonly stats = { calls: 0 };
-  readonly applied: TcCommand[][] = [];
-  read(device: string): Promise<TcState> {
-    this.stats.calls++;
-    return Promise.resolve({ device, clsact: false, foreignQdiscs: [], filters: [] });
-  }
-  apply(_device: string, commands: TcCommand[]): Promise<void> {
-    this.stats.calls++;
-    this.applied.push(commands);
-    return Promise.resolve();
-  }
-}
+import { iface, render } from "../support/cluster.ts";
+import { RecordingDriver } from "../support/fake_driver.ts";
+import { mnp, nad, ns, pod } from "../support/manifests.ts";
 
 function withInterfaceName(name: string) {
   const manifest = pod("app", "evil", { nets: { "app/data": "10.0.0.1" } });
@@ -65,7 +49,7 @@ Deno.test("an unsafe representor name fails before the driver is called", async 
     mnp("app", "deny", "data", { policyTypes: ["Ingress"] }),
   ]);
   const rules = iface(result, "app/web", "app/data");
-  const driver = new RecordingDriver();
+  const driver = new RecordingDriver(["rep0"]);
   const actuator = new Actuator(driver, { zoneFor: () => Promise.resolve(1) });
   for (const device of ["rep0\nqdisc del dev eth0 root", "rep0;reboot", "rep 0", "../eth0"]) {
     await assert.rejects(() => actuator.sync(device, rules), UnsafeTcInput, JSON.stringify(device));

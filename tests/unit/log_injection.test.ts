@@ -7,11 +7,13 @@ import assert from "node:assert/strict";
 import { formatObjectError } from "../../src/cluster/types.ts";
 import { DEFAULT_KLOG_OPTIONS, Klog, type Severity } from "../../src/log/klog.ts";
 import { escapeControls, quote } from "../../src/log/quote.ts";
-import { mnp, nad, ns, pod, render } from "../support/cluster.ts";
+import { render } from "../support/cluster.ts";
+import { mnp, nad, ns, pod } from "../support/manifests.ts";
 
 const FORGED = "\nE1129 00:00:00.000000       1 daemon.ts:1] forged";
 
 /** Whether text holds any character that could break or disguise a line. */
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
 const hasControl = (text: string) => /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/.test(text);
 
 function capture() {

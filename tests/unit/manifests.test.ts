@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { loadManifests, parseManifestText } from "../../src/cluster/manifests.ts";
 import { formatObjectError } from "../../src/cluster/types.ts";
+import { runMain } from "../support/main_process.ts";
 
 const POLICY = (spec: string) =>
   `apiVersion: k8s.cni.cncf.io/v1beta2
@@ -88,25 +89,9 @@ Deno.test("render: unknown fields are printed as warning lines; the exit status 
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/p.yaml`, POLICY("  podSelector: {}\n  egres: []\n"));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--cached-only",
-        "--allow-read",
-        "--allow-env",
-        "--allow-sys=hostname",
-        new URL("../../main.ts", import.meta.url).pathname,
-        "render",
-        "-f",
-        dir,
-        "--node",
-        "n",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const out = await runMain("render", "-f", dir, "--node", "n");
     assert.equal(
-      new TextDecoder().decode(out.stderr),
+      out.stderr,
       "warning: MultiNetworkPolicy app/p: spec.egres: unknown field; ignored\n",
     );
     assert.equal(out.code, 0);

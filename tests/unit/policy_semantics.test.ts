@@ -1,20 +1,12 @@
 /**
- * Table-driven checks of MultiNetworkPolicy semantics (DESIGN.md "Policy
- * semantics"): every rule has a case that allows and one that denies.
+ * Table-driven checks of MultiNetworkPolicy semantics (Kubernetes
+ * NetworkPolicy semantics per network, as README.md lists them): every rule
+ * has a case that allows and one that denies.
  */
 import assert from "node:assert/strict";
 import type { Direction } from "../../src/cluster/types.ts";
-import {
-  allows,
-  type Flow,
-  iface,
-  type Manifest,
-  mnp,
-  nad,
-  ns,
-  pod,
-  render,
-} from "../support/cluster.ts";
+import { allows, type Flow, iface, render } from "../support/cluster.ts";
+import { type Manifest, mnp, nad, ns, pod } from "../support/manifests.ts";
 
 interface Probe {
   target: string;

@@ -1,28 +1,6 @@
 /** `render` as users run it: a real subprocess on real files. */
 import assert from "node:assert/strict";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** Runs main.ts; `--cached-only` keeps Deno's own download notices out of stderr. */
-async function run(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--cached-only",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys=hostname",
-      MAIN,
-      ...args,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
+import { runMain as run } from "../support/main_process.ts";
 
 Deno.test("render: the bundled examples render cleanly for worker-1", async () => {
   const result = await run("render", "-f", "examples/", "--node", "worker-1");
@@ -121,5 +99,29 @@ Deno.test("render: -o tc prints the tc -batch program the agent would apply", as
   assert.equal(lines.filter((l) => l === "qdisc add dev REPRESENTOR clsact").length, 4);
   assert.ok(
     filterLines.some((l) => / src_ip 10\.57\.1\.10\/32 ct_state \+trk action goto chain /.test(l)),
+  );
+});
+
+Deno.test("render: --help exits 0 and lists render's flags", async () => {
+  const result = await run("render", "--help");
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, "");
+  assert.match(result.stdout, /^Usage: multi-networkpolicy-tc render -f PATH/);
+  for (
+    const flag of [
+      "-f, --filename PATH",
+      "--node NAME",
+      "--network-plugins strings",
+      "-o, --output FORMAT",
+      "-h, --help",
+    ]
+  ) {
+    assert.ok(result.stdout.includes(flag), flag);
+  }
+  const bad = await run("render", "-f", "examples/", "-o", "yaml");
+  assert.equal(bad.code, 2);
+  assert.equal(
+    bad.stderr,
+    'multi-networkpolicy-tc: invalid value "yaml" for --output: want text, json or tc (see render --help)\n',
   );
 });

@@ -1,50 +1,15 @@
 /** The production sink: representor lookup + actuator, with a recording driver. */
 import assert from "node:assert/strict";
 import { TcSink } from "../../src/agent/tc_sink.ts";
-import { DeviceMissing, type TcDriver } from "../../src/tc/driver.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
-import type { TcCommand, TcFilter, TcState } from "../../src/tc/model.ts";
 import { interfaceKey } from "../../src/policy/model.ts";
-import { iface, mnp, nad, ns, pod, render } from "../support/cluster.ts";
-
-/** Keeps per-device state like the kernel would; devices can vanish. */
-class FakeKernel implements TcDriver {
-  readonly name = "fake";
-  readonly stats = { calls: 0 };
-  readonly present = new Set<string>();
-  readonly programmed = new Map<string, TcFilter[]>();
-  read(device: string): Promise<TcState> {
-    this.stats.calls++;
-    if (!this.present.has(device)) {
-      return Promise.reject(new DeviceMissing(device, "device not found"));
-    }
-    const filters = this.programmed.get(device);
-    return Promise.resolve({
-      device,
-      clsact: !!filters,
-      foreignQdiscs: [],
-      filters: filters ?? [],
-    });
-  }
-  apply(device: string, commands: TcCommand[]): Promise<void> {
-    this.stats.calls++;
-    if (!this.present.has(device)) {
-      return Promise.reject(new DeviceMissing(device, "device not found"));
-    }
-    if (commands.some((c) => c.op === "qdisc-del")) this.programmed.delete(device);
-    else {
-      this.programmed.set(
-        device,
-        commands.flatMap((c) => (c.op === "filter-add" ? [c.filter] : [])),
-      );
-    }
-    return Promise.resolve();
-  }
-}
+import { iface, render } from "../support/cluster.ts";
+import { RecordingDriver } from "../support/fake_driver.ts";
+import { mnp, nad, ns, pod } from "../support/manifests.ts";
 
 function setup() {
-  const kernel = new FakeKernel();
+  const kernel = new RecordingDriver();
   const map = new Map<string, string>();
   const lookup = {
     resolve: (pci: string) => {
@@ -113,7 +78,7 @@ Deno.test("sink: a representor that disappeared needs no cleaning and is no erro
 });
 
 Deno.test("sink: after the first full sync, representors left by vanished pods are cleaned", async () => {
-  const kernel = new FakeKernel();
+  const kernel = new RecordingDriver();
   const rules = webRules();
   for (const device of ["rep1", "rep2", "rep3"]) kernel.present.add(device);
   // rep2 still carries rules of a pod deleted while the agent was down.

@@ -13,6 +13,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { waitFor } from "../../support/controlplane.ts";
 
 /** A running etcd + kube-apiserver pair started by {@link startControlPlane}. */
 export interface ControlPlane {
@@ -372,10 +373,6 @@ async function tail(path: string, lines: number): Promise<string> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Resolves with `p`'s value, or "timeout" after `ms`; never leaves a timer behind. */
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -390,33 +387,24 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout">
 }
 
 /** Polls `probe` until it returns true; fails early if `proc` exits, or after the timeout. */
-async function waitFor(
+function waitForProcess(
   what: string,
   proc: Supervised,
   probe: () => Promise<boolean>,
   timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = "";
-  while (Date.now() < deadline) {
-    if (proc.exited) {
-      const st = await proc.status;
-      throw new Error(
-        `${proc.name} exited (code ${st.code}) before ${what}; last lines of ${proc.logFile}:\n` +
-          await tail(proc.logFile, 25),
-      );
-    }
-    try {
-      if (await probe()) return;
-    } catch (e) {
-      lastError = e instanceof Error ? e.message : String(e);
-    }
-    await sleep(250);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what} (last error: ${lastError || "none"}); ` +
-      `last lines of ${proc.logFile}:\n${await tail(proc.logFile, 25)}`,
-  );
+): Promise<boolean> {
+  const logTail = async () => `last lines of ${proc.logFile}:\n${await tail(proc.logFile, 25)}`;
+  return waitFor(what, probe, {
+    timeoutMs,
+    intervalMs: 250,
+    abandon: async () =>
+      proc.exited
+        ? `${proc.name} exited (code ${
+          (await proc.status).code
+        }) before ${what}; ${await logTail()}`
+        : null,
+    detail: logTail,
+  });
 }
 
 /** Control planes that are still running, for the signal handlers. */
@@ -491,7 +479,7 @@ class ControlPlaneImpl implements ControlPlane {
       "--log-outputs=stderr",
       "--log-level=warn",
     ], `${this.logDir}/etcd.log`);
-    await waitFor("etcd /health", this.#etcd, async () => {
+    await waitForProcess("etcd /health", this.#etcd, async () => {
       const res = await fetch(`${client}/health`);
       const body = await res.text();
       return res.ok && body.includes('"health":"true"');
@@ -546,7 +534,7 @@ class ControlPlaneImpl implements ControlPlane {
     ]);
     const client = Deno.createHttpClient({ caCerts: [ca], cert, key });
     try {
-      await waitFor("kube-apiserver /readyz", proc, async () => {
+      await waitForProcess("kube-apiserver /readyz", proc, async () => {
         const res = await fetch(`${this.server}/readyz`, { client });
         const body = await res.text();
         return res.status === 200 && body.trim() === "ok";

@@ -1,47 +1,28 @@
 /**
  * Inside the kernel VM: the pieces for running the real agent against an
- * API server — kubectl, a fake sysfs tree mapping each VF to its veth
+ * API server — how kubectl reaches it, a fake sysfs tree mapping each VF to its veth
  * representor, the agent process, and a convergence check against what a
  * fresh agent would program.
  */
 import type { ParsedObject } from "../../../src/cluster/parse.ts";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
-import { computeNodeRules } from "../../../src/policy/engine.ts";
 import { zoneFromIfindex } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
 import { planUpdate } from "../../../src/tc/plan.ts";
+import { type Kube, sleep } from "../../support/controlplane.ts";
+import { rulesFor } from "../../support/cluster.ts";
 import { FakeSysfs } from "../../support/fake_sysfs.ts";
-import { run } from "../scenario/shell.ts";
 import type { Topology } from "../scenario/topology.ts";
 
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
-const CRDS = new URL("../../../deploy/crds/", import.meta.url).pathname;
 
-/** Runs kubectl with the given kubeconfig. */
-export function kubectl(kubeconfig: string, args: string[], stdin?: string): Promise<string> {
-  return run(["kubectl", "--kubeconfig", kubeconfig, "--request-timeout=20s", ...args], stdin);
-}
-
-/** Creates or updates objects (raw manifests) through the API server. */
-export async function applyObjects(kubeconfig: string, manifests: unknown[]): Promise<void> {
-  await kubectl(
-    kubeconfig,
-    ["apply", "-f", "-"],
-    JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests }),
-  );
-}
-
-/** Installs the project's CRDs and waits until they are served. */
-export async function installCrds(kubeconfig: string): Promise<void> {
-  await kubectl(kubeconfig, ["apply", "-f", CRDS]);
-  await kubectl(kubeconfig, [
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd",
-    "--all",
-  ]);
+/**
+ * The host's API server as kubectl reaches it from the VM, through qemu's
+ * user-mode network: every request gives up after 20 s.
+ */
+export function hostApi(kubeconfig: string): Kube {
+  return { kubeconfig, flags: ["--request-timeout=20s"] };
 }
 
 /** A fake sysfs tree where every VF of the topology is on one PF and its representor is the veth. */
@@ -107,10 +88,7 @@ export async function converged(
   node: string,
   topology: Topology,
 ): Promise<boolean> {
-  const rules = computeNodeRules(stateFromObjects(objects), {
-    node,
-    networkPlugins: ["accelerated-bridge"],
-  });
+  const rules = rulesFor(stateFromObjects(objects), node);
   for (const [pci, device] of topology.representors) {
     const wanted = rules.interfaces.find((r) => r.pciAddress === pci);
     const zone = await zoneFromIfindex(device);
@@ -136,7 +114,7 @@ export async function waitConverged(
   const started = Date.now();
   while (!(await converged(objects(), node, topology))) {
     if (Date.now() - started > 90_000) throw new Error(`not converged after 90 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
   }
   const ms = Date.now() - started;
   console.log(`converged (${what}) in ${ms} ms`);

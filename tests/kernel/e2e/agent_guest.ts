@@ -7,33 +7,43 @@
  *   agent_guest.ts KUBECONFIG
  */
 import assert from "node:assert/strict";
-import { parseObjects } from "../../../src/cluster/parse.ts";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
-import type { Manifest } from "../../support/cluster.ts";
+import { objectsOf } from "../../support/cluster.ts";
+import {
+  apply as applyTo,
+  installCrds,
+  kubectl as kubectlTo,
+  sleep,
+} from "../../support/controlplane.ts";
+import { forApi, type Manifest } from "../../support/manifests.ts";
 import type { Probe } from "../scenario/format.ts";
 import { Listeners, resolvePath, sendProbe } from "../scenario/probe.ts";
-import { buildTopology, destroyTopology, type Topology } from "../scenario/topology.ts";
+import {
+  buildTopology,
+  destroyTopology,
+  interfaceOf,
+  type Topology,
+} from "../scenario/topology.ts";
 import { possiblyAllowed, startStream } from "../guest/stream.ts";
 import {
-  applyObjects,
   fakeSysfsFor,
-  installCrds,
-  kubectl as kubectlWith,
+  hostApi,
   logTail,
   startAgent as startAgentWith,
   waitConverged as waitConvergedWith,
 } from "./agent_env.ts";
-import { baseObjects, forApi, IP, NODE, policies } from "./cluster.ts";
+import { baseObjects, IP, NODE, policies } from "./cluster.ts";
 
 const [kubeconfig] = Deno.args;
 const driver = new CmdlineDriver();
 let objects: Manifest[] = [...baseObjects(), ...policies()];
 
-const kubectl = (args: string[]) => kubectlWith(kubeconfig, args);
-const apply = (manifests: Manifest[]) => applyObjects(kubeconfig, manifests.map(forApi));
+const api = hostApi(kubeconfig);
+const kubectl = (args: string[]) => kubectlTo(api, ...args);
+const apply = (manifests: Manifest[]) => applyTo(api, ...manifests.map(forApi));
 const startAgent = (sysfs: string, log: string) => startAgentWith(kubeconfig, NODE, sysfs, log);
 const waitConverged = (topology: Topology, what: string) =>
-  waitConvergedWith(() => objects.flatMap((m) => parseObjects(m).objects), NODE, topology, what);
+  waitConvergedWith(() => objectsOf(objects), NODE, topology, what);
 
 async function probe(topology: Topology, listeners: Listeners, from: string, to: string) {
   const p: Probe = {
@@ -72,8 +82,8 @@ function relabel(name: string, role: string) {
 }
 
 // --- set-up: CRDs, topology, fake sysfs mapping each VF to its veth representor ---
-await installCrds(kubeconfig);
-const topology = await buildTopology(objects.flatMap((m) => parseObjects(m).objects));
+await installCrds(api);
+const topology = await buildTopology(objectsOf(objects));
 const sysfs = await fakeSysfsFor(topology);
 const listeners = new Listeners();
 const log = "/tmp/agent.log";
@@ -100,7 +110,7 @@ try {
   await waitConverged(topology, "label revokes");
   await expectProbes(topology, listeners, [["peer", "server", "deny"], ["client", "peer", "deny"]]);
 
-  const server = topology.interfaces.find((i) => i.pod.name === "server")!;
+  const server = interfaceOf(topology, "server");
   // No kubelet runs to confirm a graceful deletion: delete at once.
   await kubectl(["delete", "pod", "-n", "e2e", "server", "--grace-period=0", "--force"]);
   objects = objects.filter((m) =>
@@ -115,17 +125,17 @@ try {
   console.log("  ok   deleted pod's representor carries nothing");
 
   // --- kill test: SIGKILL during a sync, restart, converge; no denied probe passes meanwhile ---
-  const client = topology.interfaces.find((i) => i.pod.name === "client")!;
+  const client = interfaceOf(topology, "client");
   const stream = await startStream(client.netns, [IP.peer, IP.other], 80, 400);
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await sleep(2000);
   await relabel("extra", "peer"); // grants extra; peer stays denied, other stays allowed
-  await new Promise((resolve) => setTimeout(resolve, 150)); // the sync is under way
+  await sleep(150); // the sync is under way
   agent.kill("SIGKILL");
   await agent.status;
   agent = startAgent(sysfs.root, log);
   const convergeMs = await waitConverged(topology, "after SIGKILL and restart");
   await expectProbes(topology, listeners, [["client", "extra", "allow"]]);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await sleep(1500);
   const attempts = await stream.stop();
   const none = new Set<string>();
   const leaked = attempts.filter((a) =>

@@ -2,7 +2,7 @@
  * The end-to-end test's cluster: namespace `e2e`, one policed network, two
  * pods on this node (`server`, `client`) and peers elsewhere.
  */
-import { type Manifest, mnp, nad, ns, pod } from "../../support/cluster.ts";
+import { type Manifest, mnp, nad, ns, pod } from "../../support/manifests.ts";
 
 /** The node the agent enforces. */
 export const NODE = "node-a";
@@ -47,21 +47,4 @@ export function policies(): Manifest[] {
       egress: [{ to: [{ podSelector: { matchLabels: { role: "peer" } } }], ports: [{ port: 80 }] }],
     }),
   ];
-}
-
-/**
- * A manifest as the API server takes it: no uid, no status, and a container
- * for pods that have none (no kubelet runs them here).
- */
-export function forApi(manifest: unknown): Manifest {
-  const copy = structuredClone(manifest) as Manifest & {
-    metadata?: Record<string, unknown>;
-    spec?: Record<string, unknown>;
-  };
-  delete copy.metadata?.uid;
-  delete copy.status;
-  if (copy.kind === "Pod" && !copy.spec?.containers) {
-    copy.spec = { ...copy.spec, containers: [{ name: "c", image: "registry.invalid/none" }] };
-  }
-  return copy;
 }

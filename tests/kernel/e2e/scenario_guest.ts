@@ -10,27 +10,20 @@
 import { parseScenario } from "../scenario/format.ts";
 import { probeScenario } from "../scenario/runner.ts";
 import { buildTopology, destroyTopology } from "../scenario/topology.ts";
-import {
-  applyObjects,
-  fakeSysfsFor,
-  installCrds,
-  logTail,
-  startAgent,
-  waitConverged,
-} from "./agent_env.ts";
-import { forApi } from "./cluster.ts";
+import { apply, installCrds } from "../../support/controlplane.ts";
+import { forApi } from "../../support/manifests.ts";
+import { fakeSysfsFor, hostApi, logTail, startAgent, waitConverged } from "./agent_env.ts";
 
 const [kubeconfig, file, tcDriver = "cmdline"] = Deno.args;
 const scenario = parseScenario(await Deno.readTextFile(file), file);
 const log = "/tmp/agent.log";
 let counts = { passed: 0, failed: 1 };
-await installCrds(kubeconfig);
+await installCrds(hostApi(kubeconfig));
 const topology = await buildTopology(scenario.objects);
 const sysfs = await fakeSysfsFor(topology);
 const agent = startAgent(kubeconfig, scenario.node, sysfs.root, log, tcDriver);
 try {
-  const manifests = scenario.manifests.map(forApi);
-  await applyObjects(kubeconfig, manifests);
+  await apply(hostApi(kubeconfig), ...scenario.manifests.map(forApi));
   await waitConverged(() => scenario.objects, scenario.node, topology, scenario.name);
   console.log(`scenario ${scenario.name} (through the API server and the agent):`);
   counts = await probeScenario(scenario, topology);

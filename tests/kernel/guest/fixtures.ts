@@ -5,8 +5,8 @@
  */
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
 import type { InterfaceRules } from "../../../src/policy/model.ts";
-import { type Manifest, mnp, nad, ns, pod } from "../../support/cluster.ts";
-import { objectsOf, rulesFor } from "./common.ts";
+import { objectsOf, rulesFor } from "../../support/cluster.ts";
+import { type Manifest, mnp, nad, ns, pod } from "../../support/manifests.ts";
 
 /** Addresses of the stream pods. */
 export const ADDRESS = { a: "10.70.0.1", b: "10.70.0.2", c: "10.70.0.3", d: "10.70.0.4" };

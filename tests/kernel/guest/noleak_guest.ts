@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { createDriver } from "../../../src/drivers/factory.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
-import { objectsOf, withTopology } from "./common.ts";
+import { objectsOf } from "../../support/cluster.ts";
+import { interfaceOf, withTopology } from "../scenario/topology.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
 import {
   type Attempt,
@@ -35,7 +36,7 @@ async function noLeak(driver: string): Promise<void> {
   const allowB = rulesAllowing(["b", "d"]);
   const allowC = rulesAllowing(["c", "d"]);
   await withTopology(objectsOf(streamManifests()), async (topology) => {
-    const netnsOf = (name: string) => topology.interfaces.find((i) => i.pod.name === name)!.netns;
+    const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
     const device = topology.representors.get(allowB.pciAddress)!;
     const actuator = new Actuator(createDriver(driver), { zoneFor: () => Promise.resolve(7) });

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { run } from "../scenario/shell.ts";
-import { objectsOf, withTopology } from "./common.ts";
+import { objectsOf } from "../../support/cluster.ts";
+import { interfaceOf, withTopology } from "../scenario/topology.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
 import { PATIENT_MS, settle, startPongServers, startStream, stopAll } from "./stream.ts";
 
@@ -17,7 +18,7 @@ Deno.test("a restarted agent adopts the programmed rules without a window", asyn
   const file = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(file, JSON.stringify(rules));
   await withTopology(objectsOf(streamManifests()), async (topology) => {
-    const netnsOf = (name: string) => topology.interfaces.find((i) => i.pod.name === name)!.netns;
+    const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
     const device = topology.representors.get(rules.pciAddress)!;
     const agent = () => run([Deno.execPath(), "run", "-A", "--no-check", ONCE, device, file]);

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
-import { objectsOf, withTopology } from "./common.ts";
+import { objectsOf } from "../../support/cluster.ts";
+import { interfaceOf, withTopology } from "../scenario/topology.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
 import { settle, stopAll } from "./stream.ts";
 
@@ -72,7 +73,7 @@ Deno.test("revoking a peer cuts its established connections at once", async () =
   const allowB = rulesAllowing(["b", "d"]);
   const allowC = rulesAllowing(["c", "d"]);
   await withTopology(objectsOf(streamManifests()), async (topology) => {
-    const netnsOf = (name: string) => topology.interfaces.find((i) => i.pod.name === name)!.netns;
+    const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = echoServers(["b", "c", "d"].map(netnsOf));
     const device = topology.representors.get(allowB.pciAddress)!;
     const actuator = new Actuator(new CmdlineDriver(), { zoneFor: () => Promise.resolve(7) });

@@ -1,17 +1,21 @@
 /**
  * In the VM: generate → serialize → apply with `tc -batch` → read back with
  * `tc -json` → parse equals what was generated; identical state makes no
- * change; a new actuator adopts what is programmed; a change swaps
- * generations make-before-break; clean-up leaves foreign filters alone.
+ * change; a new actuator adopts what is programmed. With each driver: a
+ * change swaps generations make-before-break; clean-up leaves foreign
+ * filters alone.
  */
 import assert from "node:assert/strict";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
+import { createDriver } from "../../../src/drivers/factory.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
 import { chainGeneration } from "../../../src/tc/model.ts";
 import { isOurs, sameFilters } from "../../../src/tc/plan.ts";
 import { run } from "../scenario/shell.ts";
-import { exampleCluster, rulesFor, withTopology } from "./common.ts";
+import { rulesFor } from "../../support/cluster.ts";
+import { withTopology } from "../scenario/topology.ts";
+import { exampleCluster, readBoth } from "./common.ts";
 
 const ZONE = 42;
 const zoneFor = () => Promise.resolve(ZONE);
@@ -68,69 +72,52 @@ function countChains(program: ReturnType<typeof generateProgram>): number {
   return new Set(program.filters.map((f) => `${f.hook}/${f.chain}`)).size;
 }
 
-Deno.test("a change swaps to a new generation and removes the old one", async () => {
-  const { objects, state } = await exampleCluster();
-  const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "smf-1")!;
-  await withTopology(objects, async (topology) => {
-    const driver = new CmdlineDriver();
-    const device = topology.representors.get(iface.pciAddress)!;
-    const actuator = new Actuator(driver, { zoneFor });
-    await actuator.sync(device, iface);
-    const changed = {
-      ...iface,
-      egress: { ...iface.egress, allow: iface.egress.allow.slice(1) },
-    };
-    const result = await actuator.sync(device, changed);
-    assert.equal(result.generation, 2);
-    const read = await driver.read(device);
-    assert.ok(
-      sameFilters(
-        read.filters,
-        generateProgram(changed, { device, zone: ZONE, generation: 2 }).filters,
-      ),
-    );
-    assert.ok(read.filters.every((f) => chainGeneration(f.chain) !== 1));
-    // And back: generation 1 is free again.
-    assert.equal((await actuator.sync(device, iface)).generation, 1);
-  });
-});
+/**
+ * Once per driver, on the same interface: a change swaps to a new generation and removes the old
+ * one (both drivers read the result back identically), and going back reuses generation 1;
+ * clean-up removes only our filters and reports foreign ones, and once nothing foreign is left,
+ * a clean-up by an actuator that has not seen the device removes the qdisc too.
+ */
+for (const name of ["cmdline", "netlink"]) {
+  Deno.test(`${name}: a change swaps generations and clean-up spares foreign filters`, async () => {
+    const { objects, state } = await exampleCluster();
+    const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "smf-1")!;
+    await withTopology(objects, async (topology) => {
+      const driver = createDriver(name);
+      const device = topology.representors.get(iface.pciAddress)!;
+      const actuator = new Actuator(driver, { zoneFor });
+      await actuator.sync(device, iface);
+      const changed = { ...iface, egress: { ...iface.egress, allow: iface.egress.allow.slice(1) } };
+      assert.equal((await actuator.sync(device, changed)).generation, 2);
+      const { viaTc, viaNetlink } = await readBoth(device);
+      assert.deepEqual(viaNetlink, viaTc);
+      assert.ok(
+        sameFilters(
+          viaNetlink.filters,
+          generateProgram(changed, { device, zone: ZONE, generation: 2 }).filters,
+        ),
+      );
+      assert.ok(viaNetlink.filters.every((f) => chainGeneration(f.chain) !== 1));
+      // And back: generation 1 is free again.
+      assert.equal((await actuator.sync(device, iface)).generation, 1);
 
-Deno.test("clean-up removes only our filters and reports foreign ones", async () => {
-  const { objects, state } = await exampleCluster();
-  const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "db-1")!;
-  await withTopology(objects, async (topology) => {
-    const driver = new CmdlineDriver();
-    const device = topology.representors.get(iface.pciAddress)!;
-    const actuator = new Actuator(driver, { zoneFor });
-    await actuator.sync(device, iface);
-    await run([
-      "tc",
-      "filter",
-      "add",
-      "dev",
-      device,
-      "ingress",
-      "protocol",
-      "ip",
-      "prio",
-      "100",
-      "handle",
-      "7",
-      "flower",
-      "dst_ip",
-      "192.0.2.1",
-      "action",
-      "pass",
-    ]);
-    const result = await actuator.clean(device);
-    assert.equal(result.foreign.length, 1);
-    assert.match(result.foreign[0], /ingress chain 0 prio 100 handle 7/);
-    const read = await driver.read(device);
-    assert.equal(read.clsact, true);
-    assert.deepEqual(read.filters.filter(isOurs), []);
-    assert.equal(read.filters.length, 1);
+      await run(
+        `tc filter add dev ${device} ingress protocol ip prio 100 handle 7 flower dst_ip 192.0.2.1 action pass`
+          .split(" "),
+      );
+      const result = await actuator.clean(device);
+      assert.equal(result.foreign.length, 1);
+      assert.match(result.foreign[0], /ingress chain 0 prio 100 handle 7/);
+      const after = await driver.read(device);
+      assert.equal(after.clsact, true);
+      assert.deepEqual(after.filters.filter(isOurs), []);
+      assert.equal(after.filters.length, 1);
+      await run(["tc", "filter", "del", "dev", device, "ingress", "prio", "100"]);
+      await new Actuator(driver, { zoneFor }).clean(device);
+      assert.equal((await driver.read(device)).clsact, false);
+    });
   });
-});
+}
 
 Deno.test("a missing device is an error naming it, not a crash", async () => {
   const driver = new CmdlineDriver();

@@ -10,11 +10,11 @@ import { parseArgs } from "node:util";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
 import type { TcDriver } from "../../../src/tc/driver.ts";
 import { createDriver } from "../../../src/drivers/factory.ts";
-import { computeNodeRules } from "../../../src/policy/engine.ts";
+import { rulesFor } from "../../support/cluster.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { describeProbe, parseScenario, type Scenario } from "./format.ts";
 import { Listeners, resolvePath, sendProbe, tagPath } from "./probe.ts";
-import { buildTopology, destroyTopology, type Topology } from "./topology.ts";
+import { type Topology, withTopology } from "./topology.ts";
 
 /** Counts of one run. */
 export interface ScenarioCounts {
@@ -28,10 +28,7 @@ export async function programScenario(
   topology: Topology,
   actuator: Actuator,
 ): Promise<number> {
-  const rules = computeNodeRules(stateFromObjects(scenario.objects), {
-    node: scenario.node,
-    networkPlugins: ["accelerated-bridge"],
-  });
+  const rules = rulesFor(stateFromObjects(scenario.objects), scenario.node);
   let filters = 0;
   for (const iface of rules.interfaces) {
     const device = topology.representors.get(iface.pciAddress);
@@ -80,14 +77,11 @@ export async function probeScenario(
 
 /** Runs one scenario with the actuator called directly; prints its probes' results. */
 export async function runScenario(scenario: Scenario, driver: TcDriver): Promise<ScenarioCounts> {
-  const topology = await buildTopology(scenario.objects);
-  try {
+  return await withTopology(scenario.objects, async (topology) => {
     const filters = await programScenario(scenario, topology, new Actuator(driver));
     console.log(`scenario ${scenario.name}: programmed ${filters} filters`);
     return await probeScenario(scenario, topology);
-  } finally {
-    await destroyTopology(topology);
-  }
+  });
 }
 
 if (import.meta.main) {

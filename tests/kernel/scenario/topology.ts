@@ -124,6 +124,26 @@ export async function ensureHost(topology: Topology, network: string, address: s
   return netns;
 }
 
+/** Builds a topology for `body` and always tears it down. */
+export async function withTopology<T>(
+  objects: ParsedObject[],
+  body: (topology: Topology) => Promise<T>,
+): Promise<T> {
+  const topology = await buildTopology(objects);
+  try {
+    return await body(topology);
+  } finally {
+    await destroyTopology(topology);
+  }
+}
+
+/** The built interface of the pod named `name` (its first, for a pod on several networks). */
+export function interfaceOf(topology: Topology, name: string): BuiltInterface {
+  const found = topology.interfaces.find((i) => i.pod.name === name);
+  if (!found) throw new Error(`no interface of a pod named ${name}`);
+  return found;
+}
+
 /** Removes everything the topology created, including processes left in its namespaces. */
 export async function destroyTopology(topology: Topology): Promise<void> {
   for (const netns of topology.netns) {

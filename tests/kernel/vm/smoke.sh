@@ -1,5 +1,5 @@
 #!/bin/bash
-# Smoke test of the TC pipeline facts in DESIGN.md ("TC pipeline"), with real packets.
+# Smoke test of the TC pipeline facts of docs/tc-rule-pipeline.md, with real packets.
 # Runs as root inside the test VM (tests/kernel/vm_smoke.test.ts); needs iproute2 and busybox.
 #
 # Topology: bridge br0 in the VM's root namespace; "pods" pa (10.0.0.1) and pb (10.0.0.2 and
@@ -94,6 +94,19 @@ echo_requests_at_pb() { # ICMP echo requests received by pod pb so far
     else print $f }' /proc/net/snmp
 }
 
+# ping_delivered PROBE OUTCOME: pings 10.0.0.2 from pa as PROBE, then reports as OUTCOME whether
+# pb received the echo request (whatever happened to the reply).
+ping_delivered() {
+  local before
+  before=$(echo_requests_at_pb)
+  ping_probe "$1" pa 10.0.0.2
+  if [ "$(echo_requests_at_pb)" -gt "$before" ]; then
+    echo "OUTCOME $2 yes"
+  else
+    echo "OUTCOME $2 no"
+  fi
+}
+
 # Wait until the TCP servers listen (busybox nc forks per connection with -ll).
 for _ in $(seq 1 50); do
   if ns pb ss -ltn | grep -q ':7000 ' && ns pa ss -ltn | grep -q ':9000 '; then break; fi
@@ -138,13 +151,7 @@ if $TC filter show dev repa ingress chain 1 2>/dev/null | grep -q .; then
 else
   echo "OUTCOME old-chain-deleted yes"
 fi
-before=$(echo_requests_at_pb)
-ping_probe swapped-ping-old-allowed pa 10.0.0.2
-if [ "$(echo_requests_at_pb)" -gt "$before" ]; then
-  echo "OUTCOME final-drop-request-delivered yes"
-else
-  echo "OUTCOME final-drop-request-delivered no"
-fi
+ping_delivered swapped-ping-old-allowed final-drop-request-delivered
 ping_probe swapped-ping-new-allowed pa 10.0.0.3
 tcp_probe swapped-tcp-new-allowed pa 10.0.0.3 8080
 tcp_probe swapped-tcp-7000-committed pa 10.0.0.3 7000
@@ -153,13 +160,7 @@ tcp_probe swapped-tcp-7000-committed pa 10.0.0.3 7000
 # Without chain 2's drop, a new echo request to 10.0.0.2 matches nothing there and is delivered
 # (its reply is still dropped: it was never committed, so pa's isolated ingress sees it as new).
 $TC filter del dev repa ingress chain 2 pref 100
-before=$(echo_requests_at_pb)
-ping_probe no-final-drop-ping pa 10.0.0.2
-if [ "$(echo_requests_at_pb)" -gt "$before" ]; then
-  echo "OUTCOME no-final-drop-request-delivered yes"
-else
-  echo "OUTCOME no-final-drop-request-delivered no"
-fi
+ping_delivered no-final-drop-ping no-final-drop-request-delivered
 
 # --- flower syntax the agent relies on ---------------------------------------------------------
 $TC qdisc add dev repb clsact
