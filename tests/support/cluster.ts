@@ -87,3 +87,20 @@ export function allows(rules: DirectionRules, flow: Flow): boolean {
     );
   });
 }
+
+/** An interface's rules with the given directions, for a pod app/web on app/data. */
+export function interfaceRules(
+  ingress: InterfaceRules["ingress"],
+  egress: InterfaceRules["egress"],
+): InterfaceRules {
+  return {
+    pod: { namespace: "app", name: "web", uid: "u1" },
+    network: "app/data",
+    pluginType: "accelerated-bridge",
+    interfaceName: "net1",
+    pciAddress: "0000:3b:00.1",
+    ips: ["10.0.0.1"],
+    ingress,
+    egress,
+  };
+}

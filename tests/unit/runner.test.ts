@@ -26,50 +26,48 @@ function deferred() {
   return { promise, resolve };
 }
 
-Deno.test("runner: a burst of requests becomes one run after the quiet time", async () => {
-  const { clock, runner, starts } = setup();
-  runner.start();
-  for (let i = 0; i < 4; i++) {
-    runner.run();
-    await clock.advance(10);
-  }
-  await clock.advance(5000);
-  assert.deepEqual(starts, [130]);
-  await runner.stop();
-});
+/** A step of a scheduling case: start the runner, request a run, or let time pass (ms). */
+type Step = "start" | "run" | number;
 
-Deno.test("runner: requests made before start wait for it", async () => {
-  const { clock, runner, starts } = setup();
-  runner.run();
-  await clock.advance(5000);
-  assert.deepEqual(starts, []);
-  runner.start();
-  await clock.advance(1);
-  assert.deepEqual(starts, [5000]);
-  await runner.stop();
-});
+/** Requests `every` ms apart for `total` ms, as steps. */
+const stream = (every: number, total: number): Step[] =>
+  Array.from({ length: total / every }, () => ["run", every] as Step[]).flat();
 
-Deno.test("runner: two starts are at least the minimum interval apart", async () => {
-  const { clock, runner, starts } = setup();
-  runner.start();
-  runner.run();
-  await clock.advance(200);
-  runner.run();
-  await clock.advance(5000);
-  assert.deepEqual(starts, [100, 1100]);
-  await runner.stop();
-});
+const SCHEDULING: { name: string; steps: Step[]; starts: number[] }[] = [
+  {
+    name: "a burst of requests becomes one run after the quiet time",
+    steps: ["start", ...stream(10, 40), 5000],
+    starts: [130],
+  },
+  {
+    name: "requests made before start wait for it",
+    steps: ["run", 5000, "start", 1],
+    starts: [5000],
+  },
+  {
+    name: "two starts are at least the minimum interval apart",
+    steps: ["start", "run", 200, "run", 5000],
+    starts: [100, 1100],
+  },
+  {
+    name: "a steady stream of requests delays a run by at most maxDelay",
+    steps: ["start", ...stream(50, 2100)],
+    starts: [2000],
+  },
+];
 
-Deno.test("runner: a steady stream of requests delays a run by at most maxDelay", async () => {
-  const { clock, runner, starts } = setup();
-  runner.start();
-  for (let t = 0; t < 3000; t += 50) {
-    runner.run();
-    await clock.advance(50);
-  }
-  assert.equal(starts[0], 2000);
-  await runner.stop();
-});
+for (const { name, steps, starts: expected } of SCHEDULING) {
+  Deno.test(`runner: ${name}`, async () => {
+    const { clock, runner, starts } = setup();
+    for (const step of steps) {
+      if (step === "start") runner.start();
+      else if (step === "run") runner.run();
+      else await clock.advance(step);
+    }
+    assert.deepEqual(starts, expected);
+    await runner.stop();
+  });
+}
 
 Deno.test("runner: a failed run is retried with growing backoff; success resets it", async () => {
   const { clock, runner, starts } = setup(

@@ -1,24 +1,9 @@
 import assert from "node:assert/strict";
-import type { InterfaceRules } from "../../src/policy/model.ts";
 import { generateProgram, VARIANTS } from "../../src/tc/generate.ts";
 import { chainId, type TcFilter } from "../../src/tc/model.ts";
 import { regionsFor } from "../../src/tc/regions.ts";
+import { interfaceRules } from "../support/cluster.ts";
 
-function rules(
-  ingress: InterfaceRules["ingress"],
-  egress: InterfaceRules["egress"],
-): InterfaceRules {
-  return {
-    pod: { namespace: "app", name: "web", uid: "u1" },
-    network: "app/data",
-    pluginType: "accelerated-bridge",
-    interfaceName: "net1",
-    pciAddress: "0000:3b:00.1",
-    ips: ["10.0.0.1"],
-    ingress,
-    egress,
-  };
-}
 const OPEN = { isolated: false, policies: [], allow: [] };
 const options = { device: "rep0", zone: 9, generation: 1 };
 
@@ -27,14 +12,14 @@ function chainFilters(filters: TcFilter[], hook: string, chain: number) {
 }
 
 Deno.test("generate: no isolated direction means no qdisc and no filters", () => {
-  const program = generateProgram(rules(OPEN, OPEN), options);
+  const program = generateProgram(interfaceRules(OPEN, OPEN), options);
   assert.equal(program.enabled, false);
   assert.deepEqual(program.filters, []);
 });
 
 Deno.test("generate: hooks carry the right direction; every chain ends in a verdict", () => {
   const program = generateProgram(
-    rules(OPEN, {
+    interfaceRules(OPEN, {
       isolated: true,
       policies: ["app/p"],
       allow: [{ cidrs: ["10.1.0.0/16"], protocol: "TCP", ports: [{ first: 80, last: 80 }] }],
@@ -70,7 +55,7 @@ Deno.test("generate: I addresses on P ports cost about I + P filters, not I x P"
     (_, i) => ({ first: 1000 + i * 10, last: 1000 + i * 10 }),
   );
   const program = generateProgram(
-    rules(
+    interfaceRules(
       { isolated: true, policies: ["app/p"], allow: [{ cidrs, protocol: "TCP", ports }] },
       OPEN,
     ),
@@ -116,7 +101,7 @@ Deno.test("generate: six variants (untagged, 802.1Q, QinQ) x (IPv4, IPv6)", () =
     ],
   );
   const program = generateProgram(
-    rules({
+    interfaceRules({
       isolated: true,
       policies: ["app/p"],
       allow: [{

@@ -133,10 +133,6 @@ const FULL_MASK: Record<number, number> = {
 function decodeMatch(options: Attr[]): FlowerMatch {
   const match: FlowerMatch = {};
   const byType = new Map(options.map((a) => [a.type, a]));
-  let ctState: number | undefined;
-  let ctMask: number | undefined;
-  let portMin: number | undefined;
-  let portMax: number | undefined;
   for (const a of options) {
     switch (a.type) {
       case FLOWER.ACT:
@@ -178,17 +174,10 @@ function decodeMatch(options: Attr[]): FlowerMatch {
         match.dstPort = { first: attr.be16(a), last: attr.be16(a) };
         break;
       case FLOWER.KEY_PORT_DST_MIN:
-        portMin = attr.be16(a);
-        break;
       case FLOWER.KEY_PORT_DST_MAX:
-        portMax = attr.be16(a);
-        break;
       case FLOWER.KEY_CT_STATE:
-        ctState = attr.u16(a);
-        break;
       case FLOWER.KEY_CT_STATE_MASK:
-        ctMask = attr.u16(a);
-        break;
+        break; // Read in pairs below.
       default: {
         const full = FULL_MASK[a.type];
         if (full !== undefined) {
@@ -198,6 +187,14 @@ function decodeMatch(options: Attr[]): FlowerMatch {
       }
     }
   }
+  const read = (type: number, value: (a: Attr) => number) => {
+    const a = byType.get(type);
+    return a ? value(a) : undefined;
+  };
+  const portMin = read(FLOWER.KEY_PORT_DST_MIN, attr.be16);
+  const portMax = read(FLOWER.KEY_PORT_DST_MAX, attr.be16);
+  const ctState = read(FLOWER.KEY_CT_STATE, attr.u16);
+  const ctMask = read(FLOWER.KEY_CT_STATE_MASK, attr.u16);
   if (portMin !== undefined || portMax !== undefined) {
     if (portMin === undefined || portMax === undefined || match.dstPort) {
       throw new Unrepresentable("incomplete port range");
