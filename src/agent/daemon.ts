@@ -14,7 +14,7 @@ import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
 import type { LivenessPolicy } from "../watching/liveness.ts";
 import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
-import { type HealthServer, startHealthServer } from "./health.ts";
+import { type EndpointServer, healthRoutes, metricsRoutes, startEndpointServer } from "./health.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { RulesSink } from "./sink.ts";
 import { TcSink } from "./tc_sink.ts";
@@ -44,8 +44,10 @@ export interface Daemon {
   /** The node whose pods are enforced. */
   readonly node: string;
   readonly metrics: AgentMetrics;
-  /** The bound endpoint address, or null without endpoints. */
+  /** The bound address of /healthz and /readyz, or null without them. */
   readonly healthAddress: string | null;
+  /** The bound address of /metrics, or null without it. */
+  readonly metricsAddress: string | null;
   /** Null when ready (caches synced and the last sync succeeded), else why not. */
   notReady(): string | null;
   /** Stops watching and syncing; programmed rules stay in place. */
@@ -116,15 +118,28 @@ export function startDaemon(
     },
   }, { backoff, metrics, liveness: hooks.liveness });
   const abort = new AbortController();
-  let health: HealthServer | null = null;
+  const servers: EndpointServer[] = [];
   const notReady = (): string | null => {
     if (!watcher.synced) return "caches not synced";
     if (loop.lastSyncOk === null) return "first sync pending";
     if (!loop.lastSyncOk) return "last sync failed";
     return null;
   };
+  let healthAddress: string | null = null;
+  let metricsAddress: string | null = null;
   if (options.healthAddress !== "") {
-    health = startHealthServer(options.healthAddress, notReady, metrics);
+    const shared = options.metricsAddress === options.healthAddress;
+    const routes = shared
+      ? { ...healthRoutes(notReady), ...metricsRoutes(metrics) }
+      : healthRoutes(notReady);
+    servers.push(startEndpointServer(options.healthAddress, routes));
+    healthAddress = servers[0].address;
+    if (shared) metricsAddress = healthAddress;
+  }
+  if (options.metricsAddress !== "" && metricsAddress === null) {
+    const server = startEndpointServer(options.metricsAddress, metricsRoutes(metrics));
+    servers.push(server);
+    metricsAddress = server.address;
   }
   log.info("starting", { node, networkPlugins: options.networkPlugins.join(",") });
   events.started(`multi-networkpolicy-tc started on node ${node}`);
@@ -133,7 +148,8 @@ export function startDaemon(
   return {
     node,
     metrics,
-    healthAddress: health?.address ?? null,
+    healthAddress,
+    metricsAddress,
     notReady,
     stop() {
       stopping ??= (async () => {
@@ -141,7 +157,7 @@ export function startDaemon(
         await watcher.stop();
         await loop.stop();
         await events.flush();
-        await health?.shutdown();
+        await Promise.all(servers.map((server) => server.shutdown()));
         log.info("stopped; programmed rules are left in place");
       })();
       return stopping;

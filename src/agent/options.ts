@@ -15,8 +15,10 @@ export interface AgentOptions {
   tcDriver: TcDriverName;
   /** Root of sysfs for representor discovery (hidden flag, for tests). */
   sysfsRoot: string;
-  /** `host:port` of the /healthz, /readyz and /metrics endpoints; empty: none. */
+  /** `host:port` of the /healthz and /readyz endpoints; empty: none. */
   healthAddress: string;
+  /** `host:port` of the /metrics endpoint; empty: none; the health address: served there. */
+  metricsAddress: string;
   /** Period of the full resync; 0: never. */
   resyncPeriodMs: number;
   /** Minimum time between two syncs. */

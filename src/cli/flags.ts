@@ -41,6 +41,13 @@ function vmoduleProblem(value: string): string | undefined {
 /** klog's own defaults, which its flags here keep. */
 const KLOG = DEFAULT_KLOG_OPTIONS;
 
+/** A listen address flag's check: empty, or `host:port`. */
+function checkListenAddress(value: string): string | undefined {
+  return value === "" || /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value)
+    ? undefined
+    : "want host:port";
+}
+
 /** Every flag the daemon accepts, in `--help` order, by the property it parses to. */
 export const AGENT_FLAGS = {
   kubeconfig: stringFlag({
@@ -90,11 +97,16 @@ export const AGENT_FLAGS = {
     name: "health-address",
     default: "0.0.0.0:9810",
     group: "agent",
-    help: "host:port to serve /healthz, /readyz and /metrics (Prometheus) on. Empty: no endpoints.",
-    check: (value) =>
-      value === "" || /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value)
-        ? undefined
-        : "want host:port",
+    help: "host:port to serve /healthz and /readyz on (what the kubelet probes). Empty: none.",
+    check: checkListenAddress,
+  }),
+  metricsAddress: stringFlag({
+    name: "metrics-address",
+    default: "127.0.0.1:9811",
+    group: "agent",
+    help:
+      "host:port to serve /metrics (Prometheus) on; loopback by default, so that pods of a hostNetwork node cannot read it. Empty: none. Equal to --health-address: served there.",
+    check: checkListenAddress,
   }),
   resyncPeriodMs: durationFlag({
     name: "resync-period",
@@ -230,6 +242,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     tcDriver: flags.tcDriver,
     sysfsRoot: flags.sysfsRoot,
     healthAddress: flags.healthAddress,
+    metricsAddress: flags.metricsAddress,
     resyncPeriodMs: flags.resyncPeriodMs,
     minSyncIntervalMs: flags.minSyncIntervalMs,
     logFlushFrequencyMs: flags.logFlushFrequencyMs,

@@ -89,6 +89,8 @@ export function agentOptions(kubeconfig: string, node: string, ...extra: string[
     node,
     "--health-address",
     "127.0.0.1:0",
+    "--metrics-address",
+    "127.0.0.1:0",
     "--min-sync-interval",
     "200ms",
     ...extra,

@@ -3,7 +3,8 @@
  * pod and namespace label changes, policy add/update/delete, NAD changes, deletions) re-renders
  * exactly the local interfaces it affects, with the right rules, as seen by the sink; objects of
  * other nodes cause no work; bad objects are logged and skipped; a pod whose rules cannot be
- * applied gets a Warning Event; /healthz, /readyz and /metrics answer.
+ * applied gets a Warning Event; /healthz and /readyz answer on the health listener, /metrics on
+ * its own.
  *
  * @module
  */
@@ -372,7 +373,13 @@ Deno.test({
         },
       );
 
-      const metrics = await (await fetch(`${health}/metrics`)).text();
+      const metricsUrl = `http://${daemon.metricsAddress}`;
+      const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+      for (const url of [`${health}/metrics`, `${metricsUrl}/healthz`, `${metricsUrl}/readyz`]) {
+        const res = await fetch(url);
+        await res.body?.cancel();
+        assert.equal(res.status, 404, `${url}: each listener serves only its own endpoints`);
+      }
       assert.match(metrics, /^mnp_syncs_total\{result="success"\} \d+$/m);
       assert.match(metrics, /^mnp_sync_duration_seconds_count \d+$/m);
       assert.match(metrics, /^mnp_interfaces_programmed 2$/m);

@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
+import { type ControlPlane, freePorts, startControlPlane } from "./controlplane/controlplane.ts";
 import { apply, installCrds, kubectl, kubectlRaw, waitFor } from "../support/controlplane.ts";
 import { nad, ns } from "../support/manifests.ts";
 import { assertStartedEvent, missing, requireControlPlane, skip } from "./agent_harness.ts";
@@ -83,13 +83,6 @@ async function canI(kc: string, verb: string, resource: string): Promise<boolean
   return answer === "yes";
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /** Collects a child's output stream so that it never blocks on a full pipe. */
 function drain(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
   let text = "";
@@ -135,7 +128,7 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
   assert.equal(await canI(sa, "update", nads), false, "cannot update NADs");
 
   await apply(admin, ns("app"), nad("app", "net1", "accelerated-bridge"));
-  const port = freePort();
+  const [port, metricsPort] = freePorts(2);
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -148,6 +141,8 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
       NODE,
       "--health-address",
       `127.0.0.1:${port}`,
+      "--metrics-address",
+      `127.0.0.1:${metricsPort}`,
       "--min-sync-interval",
       "200ms",
       "-v=2",
@@ -199,7 +194,7 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
     }, 30_000);
     assert.match(reasons, /InterfaceNotEnforced/);
     await assertStartedEvent(admin, NODE);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /^mnp_apiserver_connected 1$/m);
     assert.doesNotMatch(metrics, /^mnp_errors_total\{kind="(watch|event)"\} [1-9]/m);
     assert.doesNotMatch(stderr.text(), /forbidden/i);

@@ -22,6 +22,13 @@ Deno.test("deploy: the agent container is hardened", () => {
   });
 });
 
+Deno.test("deploy: health on every address for the kubelet, /metrics on loopback only", () => {
+  const pod = byKind("DaemonSet").spec["template"]["spec"];
+  const [container] = pod["containers"] as { args: string[] }[];
+  assert.ok(container.args.includes("--health-address=0.0.0.0:9810"), container.args.join(" "));
+  assert.ok(container.args.includes("--metrics-address=127.0.0.1:9811"), container.args.join(" "));
+});
+
 Deno.test("deploy: the ClusterRole grants reads of watched kinds and only create on events", () => {
   const rules = byKind("ClusterRole").rules as { resources: string[]; verbs: string[] }[];
   assert.deepEqual(rules.map((r) => `${r.resources.join(",")}: ${r.verbs.join(",")}`), [

@@ -38,6 +38,7 @@ Deno.test("flags: defaults match the original agent and klog", () => {
   assert.equal(options.tcDriver, "cmdline");
   assert.equal(options.sysfsRoot, "/sys");
   assert.equal(options.healthAddress, "0.0.0.0:9810");
+  assert.equal(options.metricsAddress, "127.0.0.1:9811", "metrics on loopback by default");
   assert.equal(options.resyncPeriodMs, 300_000);
   assert.equal(options.minSyncIntervalMs, 1000);
   assert.equal(options.klog.v, 0);
@@ -134,6 +135,7 @@ Deno.test("flags: unknown flags and bad values are usage errors with one-line re
     ],
     [["--vmodule=engine"], /^invalid value "engine" for --vmodule: invalid vmodule entry "engine"/],
     [["--health-address=x"], /^invalid value "x" for --health-address: want host:port$/],
+    [["--metrics-address=:x"], /^invalid value ":x" for --metrics-address: want host:port$/],
     [["--log_backtrace_at=bad"], /^invalid value "bad" for --log_backtrace_at: want file:N$/],
     [["--kubeconfig"], /^flag needs an argument: --kubeconfig$/],
     [["--kubeconfig", "--master", "x"], /^flag needs an argument: --kubeconfig$/],

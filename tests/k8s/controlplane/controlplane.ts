@@ -157,7 +157,7 @@ async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Pr
 }
 
 /** Picks distinct free TCP ports on 127.0.0.1. */
-function freePorts(count: number): number[] {
+export function freePorts(count: number): number[] {
   const listeners: Deno.TcpListener[] = [];
   try {
     for (let i = 0; i < count; i++) {

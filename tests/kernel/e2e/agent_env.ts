@@ -70,6 +70,8 @@ export function startAgent(
       tcDriver,
       "--health-address",
       "127.0.0.1:9810",
+      "--metrics-address",
+      "127.0.0.1:9811",
       "--min-sync-interval",
       "200ms",
       "--v",
