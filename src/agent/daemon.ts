@@ -78,6 +78,7 @@ export function startDaemon(
   const loop = new SyncLoop({
     node,
     networkPlugins: options.networkPlugins,
+    maxFiltersPerInterface: options.maxFiltersPerInterface,
     coalesce: {
       ...DEFAULT_COALESCE,
       minIntervalMs: options.minSyncIntervalMs,

@@ -8,6 +8,7 @@
 import { type ClusterState, formatObjectError, type ObjectError } from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
 import { computeNodeRules } from "../policy/engine.ts";
+import { withinFilterLimit } from "../tc/limits.ts";
 import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
 import { podKey } from "../watching/affected.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -47,6 +48,8 @@ export interface SyncOptions {
   onSync?: (report: SyncReport) => void;
   /** Milliseconds, for the sync duration; default `performance.now()`. */
   now?: () => number;
+  /** Most TC filters one interface may need before it is enforced as deny-all; 0: no limit. */
+  maxFiltersPerInterface?: number;
 }
 
 interface Applied {
@@ -75,6 +78,8 @@ function podOf(change: RulesChange): string {
 /** Syncs the node's rules; mark work with {@link markDirty}/{@link markAll}, do it with {@link run}. */
 export class NodeSync {
   readonly #applied = new Map<string, Applied>();
+  /** Per interface over the filter limit, the warning last given. */
+  readonly #overLimit = new Map<string, string>();
   /** Per interface, the error last logged (to log once per distinct error). */
   readonly #lastError = new Map<string, string>();
   readonly #now: () => number;
@@ -124,9 +129,13 @@ export class NodeSync {
         networkPlugins: this.options.networkPlugins,
       });
       this.#reportEngineErrors(rendered.errors, full);
-      changes = this.#diff(rendered.interfaces, full ? null : dirty, full);
+      const interfaces = rendered.interfaces.map((rules) =>
+        withinFilterLimit(rules, this.options.maxFiltersPerInterface ?? 0)
+      );
+      changes = this.#diff(interfaces, full ? null : dirty, full);
       results = changes.length > 0 ? await this.options.sink.apply(changes) : [];
       failures = this.#record(changes, results);
+      this.#reportOverLimit(interfaces);
     } catch (error) {
       syncError = error instanceof Error ? error.message : String(error);
       failures = Math.max(1, changes.length);
@@ -221,6 +230,29 @@ export class NodeSync {
       }
     }
     return failures;
+  }
+
+  /** Warns once per interface (and again when the figures change) that it is over the limit. */
+  #reportOverLimit(interfaces: InterfaceRules[]): void {
+    for (const rules of interfaces) {
+      const key = interfaceKey(rules);
+      if (!rules.overLimit) {
+        this.#overLimit.delete(key);
+        continue;
+      }
+      const message = `interface ${rules.interfaceName} (network ${rules.network}) needs ` +
+        `${rules.overLimit.filters} TC filters, more than --max-filters-per-interface ` +
+        `${rules.overLimit.max}: it is enforced as deny-all both ways`;
+      if (this.#overLimit.get(key) === message) continue;
+      this.#overLimit.set(key, message);
+      log.warning("interface over the filter limit: deny all both ways", {
+        pod: podKey(rules.pod),
+        interface: rules.interfaceName,
+        filters: rules.overLimit.filters,
+        max: rules.overLimit.max,
+      });
+      this.options.warnings?.podWarning(rules.pod, "FilterLimitExceeded", message);
+    }
   }
 
   #reportFailure(change: RulesChange, error: string): void {

@@ -17,7 +17,7 @@ import {
   intFlag,
   stringFlag,
 } from "./flag_table.ts";
-import { HELP_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
+import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
 
 /** A command-line mistake: printed on one line, exit status 2. */
 export { UsageError } from "./flag_table.ts";
@@ -100,6 +100,7 @@ export const AGENT_FLAGS = {
     help: "host:port to serve /healthz and /readyz on (what the kubelet probes). Empty: none.",
     check: checkListenAddress,
   }),
+  maxFiltersPerInterface: MAX_FILTERS_FLAG,
   metricsAddress: stringFlag({
     name: "metrics-address",
     default: "127.0.0.1:9811",
@@ -243,6 +244,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     sysfsRoot: flags.sysfsRoot,
     healthAddress: flags.healthAddress,
     metricsAddress: flags.metricsAddress,
+    maxFiltersPerInterface: flags.maxFiltersPerInterface,
     resyncPeriodMs: flags.resyncPeriodMs,
     minSyncIntervalMs: flags.minSyncIntervalMs,
     logFlushFrequencyMs: flags.logFlushFrequencyMs,

@@ -8,6 +8,7 @@ import type { AllowEntry, DirectionRules, InterfaceRules, NodeRules } from "../p
 import { computeNodeRules } from "../policy/engine.ts";
 import { batchText } from "../tc/serialize.ts";
 import { generateProgram } from "../tc/generate.ts";
+import { withinFilterLimit } from "../tc/limits.ts";
 import type { RenderOptions } from "./render_flags.ts";
 
 function portsText(entry: AllowEntry): string {
@@ -37,6 +38,12 @@ function interfaceText(rules: InterfaceRules): string[] {
   return [
     `${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} ` +
     `(network ${rules.network}, PCI ${rules.pciAddress}, ${ips})`,
+    ...(rules.overLimit
+      ? [
+        `  over the filter limit: its program needs ${rules.overLimit.filters} filters, ` +
+        `more than --max-filters-per-interface ${rules.overLimit.max}: deny all both ways`,
+      ]
+      : []),
     ...directionText("ingress", rules.ingress, "from"),
     ...directionText("egress", rules.egress, "to"),
   ];
@@ -92,10 +99,16 @@ async function writeStdout(text: string): Promise<void> {
 /** Runs `render`; returns the exit status. */
 export async function runRender(options: RenderOptions): Promise<number> {
   const loaded = await loadManifests(options.paths);
-  const result = computeNodeRules(loaded.state, {
+  const rendered = computeNodeRules(loaded.state, {
     node: options.node,
     networkPlugins: options.networkPlugins,
   });
+  const result = {
+    ...rendered,
+    interfaces: rendered.interfaces.map((rules) =>
+      withinFilterLimit(rules, options.maxFiltersPerInterface)
+    ),
+  };
   const errors = [...loaded.errors, ...result.errors];
   for (const warning of loaded.warnings) console.error(`warning: ${formatObjectError(warning)}`);
   for (const error of errors) console.error(`error: ${formatObjectError(error)}`);

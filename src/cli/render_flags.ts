@@ -6,7 +6,7 @@
 import { flagsUsage } from "./flag_help.ts";
 import { parseFlags } from "./flag_parse.ts";
 import { arrayFlag, choiceFlag, type Flag, stringFlag, UsageError } from "./flag_table.ts";
-import { HELP_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
+import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
 
 /** Output formats of `render`. */
 export const RENDER_FORMATS = ["text", "json", "tc"] as const;
@@ -16,6 +16,7 @@ export interface RenderOptions {
   paths: string[];
   node: string;
   networkPlugins: string[];
+  maxFiltersPerInterface: number;
   output: typeof RENDER_FORMATS[number];
   help: boolean;
 }
@@ -38,6 +39,7 @@ export const RENDER_FLAGS = {
     help: "node whose pods are rendered; empty: this host's name",
   }),
   networkPlugins: NETWORK_PLUGINS_FLAG,
+  maxFiltersPerInterface: MAX_FILTERS_FLAG,
   output: choiceFlag({
     name: "output",
     short: "o",

@@ -2,7 +2,8 @@
  * The flags the daemon and `render` share, declared once so both parse them
  * alike and print the same help and default.
  */
-import { boolFlag, listFlag } from "./flag_table.ts";
+import { DEFAULT_MAX_FILTERS } from "../tc/limits.ts";
+import { boolFlag, intFlag, listFlag } from "./flag_table.ts";
 
 /** The CNI plugin types whose networks are policed when `--network-plugins` is not given. */
 export const DEFAULT_NETWORK_PLUGINS: readonly string[] = ["accelerated-bridge"];
@@ -14,6 +15,16 @@ export const NETWORK_PLUGINS_FLAG = listFlag({
   group: "agent",
   help:
     "Comma-separated list of CNI plugin types whose networks are considered for network policies.",
+});
+
+/** `--max-filters-per-interface`: the TC filter budget of one interface. */
+export const MAX_FILTERS_FLAG = intFlag({
+  name: "max-filters-per-interface",
+  default: DEFAULT_MAX_FILTERS,
+  min: 0,
+  group: "agent",
+  help:
+    "Most TC filters one interface's program may have; an interface whose policies need more is enforced as deny-all both ways (ARP and neighbour discovery still pass), with a Warning Event saying why. 0: no limit.",
 });
 
 /** `-h`, `--help`. */

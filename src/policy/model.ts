@@ -54,6 +54,11 @@ export interface InterfaceRules {
   ingress: DirectionRules;
   /** Traffic the pod sends. */
   egress: DirectionRules;
+  /**
+   * Set when the interface's TC program would exceed the filter budget
+   * (src/tc/limits.ts): it is then enforced as deny-all both ways.
+   */
+  overLimit?: { filters: number; max: number };
 }
 
 /** The engine's output for a node: its interfaces' rules and the problems seen. */

@@ -50,40 +50,60 @@ export function portSpecKey(spec: PortSpec): string {
     .join(";");
 }
 
-/** Disjoint regions of one family covering exactly the union of the entries' addresses. */
+/** Regions already computed, per allow list (never mutated once built) and family. */
+const computed = new WeakMap<AllowEntry[], Map<Family, Region[]>>();
+
+/**
+ * Disjoint regions of one family covering exactly the union of the entries'
+ * addresses. The result is shared by every caller with the same list: read it,
+ * never change it.
+ */
 export function regionsFor(entries: AllowEntry[], family: Family): Region[] {
-  const events = new Map<bigint, number[]>();
-  const addEvent = (at: bigint, delta: number) => {
-    const list = events.get(at) ?? [];
-    list.push(delta);
-    events.set(at, list);
-  };
+  let byFamily = computed.get(entries);
+  if (!byFamily) computed.set(entries, byFamily = new Map());
+  let regions = byFamily.get(family);
+  if (!regions) byFamily.set(family, regions = computeRegions(entries, family));
+  return regions;
+}
+
+function computeRegions(entries: AllowEntry[], family: Family): Region[] {
+  // Boundary events in one array, sorted once: a Map keyed by BigInt would hash IPv6
+  // addresses on their low 64 bits only, and addresses differing above them collide.
+  const events: { at: bigint; delta: number }[] = [];
   entries.forEach((entry, index) => {
     for (const text of entry.cidrs) {
       const cidr = parseCidr(text);
       if (!cidr || cidr.family !== family) continue;
       const [start, end] = interval(cidr);
-      addEvent(start, index + 1);
-      addEvent(end + 1n, -(index + 1));
+      events.push({ at: start, delta: index + 1 }, { at: end + 1n, delta: -(index + 1) });
     }
   });
-  const points = [...events.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   const active = new Map<number, number>();
   const byKey = new Map<string, { entries: number[]; intervals: [bigint, bigint][] }>();
-  for (let i = 0; i < points.length; i++) {
-    for (const delta of events.get(points[i])!) {
+  let covering: number[] = [];
+  let key = "";
+  for (let i = 0; i < events.length; i++) {
+    const point = events[i].at;
+    let changed = false;
+    for (; i < events.length && events[i].at === point; i++) {
+      const { delta } = events[i];
       const index = Math.abs(delta) - 1;
       const count = (active.get(index) ?? 0) + Math.sign(delta);
       if (count === 0) active.delete(index);
       else active.set(index, count);
+      changed = true;
     }
-    if (active.size === 0 || i + 1 >= points.length) continue;
-    const covering = [...active.keys()].sort((a, b) => a - b);
-    const key = covering.join(",");
+    i--;
+    if (changed) {
+      covering = [...active.keys()].sort((a, b) => a - b);
+      key = covering.join(",");
+    }
+    if (active.size === 0 || i + 1 >= events.length) continue;
     const group = byKey.get(key) ?? { entries: covering, intervals: [] };
     const last = group.intervals[group.intervals.length - 1];
-    const start = points[i];
-    const end = points[i + 1] - 1n;
+    const start = point;
+    const end = events[i + 1].at - 1n;
     if (last && last[1] + 1n === start) last[1] = end;
     else group.intervals.push([start, end]);
     byKey.set(key, group);

@@ -1,4 +1,5 @@
 /** The daemon's and `render`'s flags: parsing, defaults, choices and `--help`, from one declaration each. */
+import { DEFAULT_MAX_FILTERS } from "../../src/tc/limits.ts";
 import assert from "node:assert/strict";
 import {
   AGENT_FLAGS,
@@ -39,6 +40,7 @@ Deno.test("flags: defaults match the original agent and klog", () => {
   assert.equal(options.sysfsRoot, "/sys");
   assert.equal(options.healthAddress, "0.0.0.0:9810");
   assert.equal(options.metricsAddress, "127.0.0.1:9811", "metrics on loopback by default");
+  assert.equal(options.maxFiltersPerInterface, DEFAULT_MAX_FILTERS);
   assert.equal(options.resyncPeriodMs, 300_000);
   assert.equal(options.minSyncIntervalMs, 1000);
   assert.equal(options.klog.v, 0);
@@ -229,9 +231,14 @@ Deno.test("render flags: spellings, defaults and mistakes", () => {
     paths: ["a", "b,c", "d"],
     node: "this-host",
     networkPlugins: [...DEFAULT_NETWORK_PLUGINS],
+    maxFiltersPerInterface: DEFAULT_MAX_FILTERS,
     output: "text",
     help: false,
   });
+  assert.equal(
+    parseRenderFlags(["-f", "a", "--max-filters-per-interface=0"], host).maxFiltersPerInterface,
+    0,
+  );
   assert.equal(parseRenderFlags(["-f", "a", "--node", "n1"], host).node, "n1");
   assert.equal(parseRenderFlags(["-f", "a", "-ojson"], host).output, "json");
   assert.equal(parseRenderFlags(["-f", "a", "--output=tc"], host).output, "tc");

@@ -99,3 +99,21 @@ Deno.test("render: unknown fields are printed as warning lines; the exit status 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("render: an interface over --max-filters-per-interface is shown as deny-all", async () => {
+  const out = await runMain(
+    "render",
+    "-f",
+    "examples/",
+    "--node",
+    "worker-1",
+    "--max-filters-per-interface",
+    "100",
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(
+    out.stdout,
+    /over the filter limit: its program needs \d+ filters, more than --max-filters-per-interface 100: deny all both ways/,
+  );
+  assert.doesNotMatch(out.stdout, /^\s+allow /m, "nothing is allowed anywhere");
+});

@@ -61,13 +61,14 @@ function common(snapshot: () => ClusterState) {
   };
 }
 
-function setup(manifests: Manifest[] = base()) {
+function setup(manifests: Manifest[] = base(), maxFiltersPerInterface = 0) {
   let state: ClusterState = cluster(manifests).state;
   const events = new RecordingEvents();
   const reports: SyncReport[] = [];
   const options = common(() => state);
   const sync = new NodeSync({
     ...options,
+    maxFiltersPerInterface,
     warnings: events,
     onSync: (report) => reports.push(report),
   });
@@ -230,4 +231,31 @@ Deno.test("loop: enable runs one full sync; the periodic resync hands every inte
   assert.equal(loop.lastSyncOk, true);
   await loop.stop();
   assert.equal(clock.pending, 0);
+});
+
+Deno.test("sync: an interface over the filter limit is handed deny-all, with one Warning", async () => {
+  const ports = Array.from({ length: 200 }, (_, i) => ({ port: 2 * i + 1 }));
+  const { sync, sink, events } = setup([
+    ...base(),
+    mnp("app", "many-ports", "data", {
+      podSelector: { matchLabels: { app: "web" } },
+      ingress: [{ ports }],
+    }),
+  ], 500);
+  sync.markAll();
+  assert.equal(await sync.run(), true);
+  const web = sink.last.find((c) => c.key === WEB)!.rules!;
+  assert.deepEqual(web.ingress, { isolated: true, policies: ["app/many-ports"], allow: [] });
+  assert.deepEqual(web.egress, { isolated: true, policies: [], allow: [] });
+  assert.equal(web.overLimit?.max, 500);
+  assert.ok(web.overLimit!.filters > 500);
+  const db = sink.last.find((c) => c.key === DB)!.rules!;
+  assert.equal(db.overLimit, undefined, "other interfaces keep their own rules");
+  assert.deepEqual(events.warnings.map((w) => `${w.pod} ${w.reason}`), [
+    "app/web FilterLimitExceeded",
+  ]);
+  assert.match(events.warnings[0].message, /needs \d+ TC filters, more than .* 500/);
+  sync.markAll();
+  await sync.run();
+  assert.equal(events.warnings.length, 1, "a resync does not repeat the warning");
 });

@@ -1,0 +1,32 @@
+/** The per-interface filter budget: a program that fits is untouched; one that does not is deny-all. */
+import assert from "node:assert/strict";
+import { generateProgram } from "../../src/tc/generate.ts";
+import { withinFilterLimit } from "../../src/tc/limits.ts";
+import { interfaceRules } from "../support/cluster.ts";
+
+const OPEN = { isolated: false, policies: [], allow: [] };
+const cidrs = Array.from({ length: 300 }, (_, i) => `10.1.${i >> 8}.${i & 255}/32`);
+const rules = interfaceRules(
+  { isolated: true, policies: ["app/p"], allow: [{ cidrs, protocol: "TCP", ports: [] }] },
+  OPEN,
+);
+const size = generateProgram(rules, { device: "rep0", zone: 1, generation: 1 }).filters.length;
+
+Deno.test("limits: a program within the budget keeps its rules; 0 means no budget", () => {
+  assert.equal(withinFilterLimit(rules, size), rules);
+  assert.equal(withinFilterLimit(rules, 0), rules);
+});
+
+Deno.test("limits: one filter over the budget gives deny-all both ways, saying why", () => {
+  const limited = withinFilterLimit(rules, size - 1);
+  assert.deepEqual(limited.overLimit, { filters: size, max: size - 1 });
+  assert.deepEqual(limited.ingress, { isolated: true, policies: ["app/p"], allow: [] });
+  assert.deepEqual(limited.egress, { isolated: true, policies: [], allow: [] });
+  const program = generateProgram(limited, { device: "rep0", zone: 1, generation: 1 });
+  assert.ok(program.enabled);
+  assert.ok(program.filters.length < 150, `deny-all is small: ${program.filters.length}`);
+  assert.ok(
+    program.filters.some((f) => f.chain === 0 && f.protocol === "arp"),
+    "ARP still passes",
+  );
+});
