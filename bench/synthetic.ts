@@ -37,8 +37,8 @@ export function syntheticCluster(size: SyntheticSize): ClusterState {
     });
   }
   const networks: NetworkAttachmentDefinition[] = [
-    { namespace: "ns-0", name: "data", pluginType: "accelerated-bridge" },
-    { namespace: "ns-0", name: "mgmt", pluginType: "accelerated-bridge" },
+    { namespace: "ns-0", name: "data", pluginType: "accelerated-bridge", resourceName: "" },
+    { namespace: "ns-0", name: "mgmt", pluginType: "accelerated-bridge", resourceName: "" },
   ];
   const pods: Pod[] = [];
   for (let i = 0; i < size.pods; i++) {

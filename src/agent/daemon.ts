@@ -16,6 +16,7 @@ import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
 import { type EndpointServer, healthRoutes, metricsRoutes, startEndpointServer } from "./health.ts";
 import { AgentMetrics } from "./metrics.ts";
+import { KubeletDevices, PodResourcesClient } from "../sriov/pod_resources.ts";
 import type { RulesSink } from "./sink.ts";
 import { TcSink } from "./tc_sink.ts";
 import { createDriver } from "../drivers/factory.ts";
@@ -27,6 +28,8 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from "../watching/backoff.ts";
 
 /** Knobs beyond the command line, for embedding and tests. */
 export interface DaemonHooks {
+  /** How often the kubelet's allocations are polled for changes (default 5 s). */
+  kubeletPollMs?: number;
   /** Called after every sync with what was handed to the sink. */
   onSync?: (report: SyncReport) => void;
   /** Overrides of the coalescing policy (`minIntervalMs` comes from the options). */
@@ -54,6 +57,20 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** The kubelet's PodResources client, or null (with a warning) when the socket is not set. */
+function podResources(socket: string) {
+  if (socket === "") {
+    log.warning(
+      "--pod-resources-socket is empty: which VF a pod owns is taken from its own network-status " +
+        "annotation, which the pod can edit",
+    );
+    return null;
+  }
+  const client = new PodResourcesClient(socket);
+  log.info("VF ownership from the kubelet", { socket });
+  return { client, devices: new KubeletDevices(client) };
+}
+
 /** Starts the daemon; throws {@link KubeConfigError} when there is no API server configuration. */
 export function startDaemon(
   options: AgentOptions,
@@ -65,6 +82,7 @@ export function startDaemon(
   const metrics = new AgentMetrics();
   const backoff = hooks.backoff ?? DEFAULT_BACKOFF;
   const events = new EventRecorder(kc, node, metrics);
+  const kubelet = podResources(options.podResourcesSocket);
   const store = new ClusterStore((ref, errors) => {
     metrics.errors.add(1, { kind: "object" });
     if (ref.kind === "MultiNetworkPolicy" && ref.key.includes("/")) {
@@ -79,6 +97,7 @@ export function startDaemon(
     node,
     networkPlugins: options.networkPlugins,
     maxFiltersPerInterface: options.maxFiltersPerInterface,
+    devices: kubelet ? () => kubelet.devices.current() : undefined,
     coalesce: {
       ...DEFAULT_COALESCE,
       minIntervalMs: options.minSyncIntervalMs,
@@ -92,6 +111,7 @@ export function startDaemon(
     warnings: events,
     onSync: hooks.onSync,
   });
+  kubelet?.devices.watch(() => loop.markAll(), hooks.kubeletPollMs);
   const context: AffectedContext = {
     node,
     get localPods() {
@@ -159,6 +179,8 @@ export function startDaemon(
         await loop.stop();
         await events.flush();
         await Promise.all(servers.map((server) => server.shutdown()));
+        kubelet?.devices.stop();
+        kubelet?.client.close();
         log.info("stopped; programmed rules are left in place");
       })();
       return stopping;

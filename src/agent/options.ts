@@ -17,6 +17,8 @@ export interface AgentOptions {
   sysfsRoot: string;
   /** `host:port` of the /healthz and /readyz endpoints; empty: none. */
   healthAddress: string;
+  /** The kubelet's PodResources socket; empty: believe pods' annotations about their VFs. */
+  podResourcesSocket: string;
   /** Most TC filters one interface's program may have; beyond it, deny-all (0: no limit). */
   maxFiltersPerInterface: number;
   /** `host:port` of the /metrics endpoint; empty: none; the health address: served there. */

@@ -7,6 +7,7 @@
  */
 import { type ClusterState, formatObjectError, type ObjectError } from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
+import { allocationsText, type DeviceAllocations } from "../interfaces/local.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
 import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
@@ -50,6 +51,8 @@ export interface SyncOptions {
   now?: () => number;
   /** Most TC filters one interface may need before it is enforced as deny-all; 0: no limit. */
   maxFiltersPerInterface?: number;
+  /** The kubelet's VF allocations for this sync; absent: the pods' annotations alone. */
+  devices?: () => Promise<DeviceAllocations>;
 }
 
 interface Applied {
@@ -78,6 +81,8 @@ function podOf(change: RulesChange): string {
 /** Syncs the node's rules; mark work with {@link markDirty}/{@link markAll}, do it with {@link run}. */
 export class NodeSync {
   readonly #applied = new Map<string, Applied>();
+  /** The kubelet's allocations at the previous sync, as text; null before the first. */
+  #devicesText: string | null = null;
   /** Per interface over the filter limit, the warning last given. */
   readonly #overLimit = new Map<string, string>();
   /** Per interface, the error last logged (to log once per distinct error). */
@@ -113,7 +118,7 @@ export class NodeSync {
   /** Runs one sync of what was marked; resolves true when everything was applied. */
   async run(): Promise<boolean> {
     const start = this.#now();
-    const full = this.#full;
+    let full = this.#full;
     const dirty = this.#dirty;
     this.#full = false;
     this.#dirty = new Set();
@@ -122,11 +127,15 @@ export class NodeSync {
     let failures = 0;
     let syncError: string | undefined;
     try {
+      const devices = this.options.devices ? await this.options.devices() : null;
+      // When the kubelet's allocations moved, every local pod may be concerned.
+      if (devices && this.#devicesChanged(devices)) full = true;
       const snapshot = this.options.snapshot();
       const state = full ? snapshot : scopeToPods(snapshot, this.options.node, dirty);
       const rendered = computeNodeRules(state, {
         node: this.options.node,
         networkPlugins: this.options.networkPlugins,
+        devices,
       });
       this.#reportEngineErrors(rendered.errors, full);
       const interfaces = rendered.interfaces.map((rules) =>
@@ -232,6 +241,14 @@ export class NodeSync {
     return failures;
   }
 
+  /** Whether the kubelet's allocations differ from those of the previous sync (remembers them). */
+  #devicesChanged(devices: DeviceAllocations): boolean {
+    const text = allocationsText(devices);
+    const changed = this.#devicesText !== null && this.#devicesText !== text;
+    this.#devicesText = text;
+    return changed;
+  }
+
   /** Warns once per interface (and again when the figures change) that it is over the limit. */
   #reportOverLimit(interfaces: InterfaceRules[]): void {
     for (const rules of interfaces) {
@@ -285,7 +302,7 @@ export class NodeSync {
       if (ref?.kind === "Pod") {
         this.options.warnings?.podWarning(
           { namespace: ref.namespace, name: ref.name, uid: ref.uid ?? "" },
-          "InterfaceNotEnforced",
+          error.reason ?? "InterfaceNotEnforced",
           `${error.field}: ${error.message}`,
         );
       }

@@ -109,6 +109,9 @@ export class TcSink implements RulesSink {
         return { key, filters: 0 }; // The VF is gone: nothing left to clean.
       }
     }
+    // Another interface may have taken this VF over (its claim moved between pods): its
+    // program stays.
+    if (device && this.devices().has(device)) return { key, filters: 0 };
     if (device) await this.#cleanQuietly(device, known?.uid ?? previous?.pod.uid);
     return { key, filters: 0 };
   }

@@ -3,6 +3,7 @@
  * with the same names, meanings and defaults. Each flag is declared once here
  * (or in `shared_flags.ts`); parsing, validation and `--help` derive from it.
  */
+import { DEFAULT_POD_RESOURCES_SOCKET } from "../sriov/pod_resources.ts";
 import type { AgentOptions } from "../agent/options.ts";
 import { TC_DRIVERS, type TcDriverName } from "../drivers/factory.ts";
 import { DEFAULT_KLOG_OPTIONS, parseVmodule } from "../log/klog.ts";
@@ -99,6 +100,13 @@ export const AGENT_FLAGS = {
     group: "agent",
     help: "host:port to serve /healthz and /readyz on (what the kubelet probes). Empty: none.",
     check: checkListenAddress,
+  }),
+  podResourcesSocket: stringFlag({
+    name: "pod-resources-socket",
+    default: DEFAULT_POD_RESOURCES_SOCKET,
+    group: "agent",
+    help:
+      "The kubelet's PodResources socket, the authority on which VF each pod owns. Empty: believe the pods' network-status annotations (for hosts without a kubelet; pods can edit their own annotations).",
   }),
   maxFiltersPerInterface: MAX_FILTERS_FLAG,
   metricsAddress: stringFlag({
@@ -245,6 +253,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     healthAddress: flags.healthAddress,
     metricsAddress: flags.metricsAddress,
     maxFiltersPerInterface: flags.maxFiltersPerInterface,
+    podResourcesSocket: flags.podResourcesSocket,
     resyncPeriodMs: flags.resyncPeriodMs,
     minSyncIntervalMs: flags.minSyncIntervalMs,
     logFlushFrequencyMs: flags.logFlushFrequencyMs,

@@ -36,8 +36,9 @@ function directionText(name: string, rules: DirectionRules, peerWord: string): s
 function interfaceText(rules: InterfaceRules): string[] {
   const ips = rules.ips.length > 0 ? rules.ips.join(", ") : "no addresses";
   return [
-    `${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} ` +
+    `${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName || "(unnamed interface)"} ` +
     `(network ${rules.network}, PCI ${rules.pciAddress}, ${ips})`,
+    ...(rules.denyAll ? [`  ${rules.denyAll}: deny all both ways`] : []),
     ...(rules.overLimit
       ? [
         `  over the filter limit: its program needs ${rules.overLimit.filters} filters, ` +

@@ -5,6 +5,7 @@
  * in the safest usable form (fail closed for policies) or skipped.
  */
 import { quoteUnlessPlain, show } from "../log/quote.ts";
+import { checkResourceName } from "./validate.ts";
 import { unknownPolicyFields } from "./known_fields.ts";
 import { NAMESPACE_NAME_LABEL } from "./types.ts";
 import type {
@@ -46,7 +47,10 @@ export function parseNamespace(raw: JsonObject): ParseResult<Namespace> {
   return { value: { name: meta.name, labels }, errors: r.errors };
 }
 
-/** Parses a NetworkAttachmentDefinition, extracting its main CNI plugin type. */
+/** The annotation naming the device-plugin resource a network's VFs come from. */
+export const RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName";
+
+/** Parses a NetworkAttachmentDefinition: its main CNI plugin type and device resource. */
 export function parseNetworkAttachmentDefinition(
   raw: JsonObject,
 ): ParseResult<NetworkAttachmentDefinition> {
@@ -73,8 +77,16 @@ export function parseNetworkAttachmentDefinition(
       r.add("spec.config", `invalid JSON: ${(error as Error).message}`);
     }
   }
+  const resourceName = (meta.annotations[RESOURCE_NAME_ANNOTATION] ?? "").trim();
+  const resourceProblem = resourceName === "" ? null : checkResourceName(resourceName);
+  if (resourceProblem) r.add(`metadata.annotations[${RESOURCE_NAME_ANNOTATION}]`, resourceProblem);
   return {
-    value: { namespace: meta.namespace, name: meta.name, pluginType },
+    value: {
+      namespace: meta.namespace,
+      name: meta.name,
+      pluginType,
+      resourceName: resourceProblem ? "" : resourceName,
+    },
     errors: r.errors,
   };
 }

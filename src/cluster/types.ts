@@ -84,6 +84,11 @@ export interface NetworkAttachmentDefinition {
   name: string;
   /** The main plugin's type (the config's `type`, or a conflist's first plugin). */
   pluginType: string;
+  /**
+   * The device-plugin resource its VFs come from (annotation
+   * `k8s.v1.cni.cncf.io/resourceName`); "" when not set.
+   */
+  resourceName: string;
 }
 
 /** A numeric or named port in a policy. */
@@ -170,6 +175,8 @@ export interface ObjectError {
   /** e.g. `spec.ingress[0].from[1].ipBlock.cidr`. */
   field: string;
   message: string;
+  /** The Event reason a Warning about it carries, where it is not the default. */
+  reason?: string;
 }
 
 /** Formats an {@link ObjectError} as the one line users see. */

@@ -88,3 +88,16 @@ export function checkLabelValue(value: string): string | null {
   }
   return null;
 }
+
+/** A device-plugin resource name, `vendor-domain/resource` as the kubelet accepts it. */
+export function checkResourceName(name: string): string | null {
+  const [domain, resource, extra] = name.split("/");
+  if (
+    extra !== undefined || resource === undefined || domain.length > 253 ||
+    !DNS1123_SUBDOMAIN.test(domain) ||
+    !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(resource)
+  ) {
+    return `invalid resource name ${show(name)}: want domain/resource`;
+  }
+  return null;
+}

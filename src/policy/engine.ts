@@ -30,14 +30,13 @@ import {
 import { ALL_PORTS, type DirectionRules, type InterfaceRules, type NodeRules } from "./model.ts";
 import { type Grant, normaliseGrants, UnionMemo } from "./normalise.ts";
 import { selectorMatches } from "./selectors.ts";
+import { isActivePod, localInterfaces, type LocalOptions } from "../interfaces/local.ts";
 
-/** What the engine needs besides cluster state. */
-export interface EngineOptions {
-  /** The node whose pods' interfaces are enforced. */
-  node: string;
-  /** CNI plugin types whose networks are policed (`--network-plugins`). */
-  networkPlugins: string[];
-}
+/**
+ * What the engine needs besides cluster state: the node, the policed plugin
+ * types and, when the agent has them, the kubelet's VF allocations.
+ */
+export type EngineOptions = LocalOptions;
 
 /** A pod's presence on one network: its addresses there. */
 interface Member {
@@ -51,11 +50,6 @@ interface NamespaceMembers {
   v4: { value: number; member: Member }[];
   v6: { value: bigint; member: Member }[];
   all?: AddressSet;
-}
-
-/** Whether a pod contributes peer addresses at all. */
-function isActivePeer(pod: Pod): boolean {
-  return !pod.hostNetwork && pod.phase !== "Succeeded" && pod.phase !== "Failed";
 }
 
 function policyId(policy: MultiNetworkPolicy): string {
@@ -104,7 +98,7 @@ class ClusterIndex {
       if (!this.namespaceLabels.has(pod.namespace)) {
         this.namespaceLabels.set(pod.namespace, { [NAMESPACE_NAME_LABEL]: pod.namespace });
       }
-      if (!isActivePeer(pod)) continue;
+      if (!isActivePod(pod)) continue;
       for (const status of pod.networkStatus) {
         const v4: number[] = [];
         const v6: bigint[] = [];
@@ -322,40 +316,33 @@ function directionRules(
 /** Computes the rules for every policed interface of pods on `options.node`. */
 export function computeNodeRules(state: ClusterState, options: EngineOptions): NodeRules {
   const index = new ClusterIndex(state);
-  const plugins = new Set(options.networkPlugins);
   const interfaces: InterfaceRules[] = [];
-  const errors: ObjectError[] = [];
-  const localPods = state.pods.filter((pod) => pod.nodeName === options.node && isActivePeer(pod));
-  for (const pod of localPods) {
-    const policies = index.policiesByNamespace.get(pod.namespace) ?? [];
-    for (const status of pod.networkStatus) {
-      if (status.isDefault) continue;
-      const nad = index.networks.get(status.network);
-      if (!nad || !plugins.has(nad.pluginType)) continue;
-      if (!status.pciAddress) {
-        errors.push({
-          object: `Pod ${pod.namespace}/${pod.name}`,
-          ref: { kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid },
-          field: `network-status[${status.network}].device-info.pci.pci-address`,
-          message: "missing on a policed network; interface not enforced",
-        });
-        continue;
-      }
-      const applicable = policies.filter((policy) =>
-        policy.policyFor.includes(status.network) &&
-        selectorMatches(policy.podSelector, pod.labels)
-      );
-      interfaces.push({
-        pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
-        network: status.network,
-        pluginType: nad.pluginType,
-        interfaceName: status.interfaceName,
-        pciAddress: status.pciAddress,
-        ips: status.ips,
-        ingress: directionRules(index, applicable, "ingress", status.network, pod),
-        egress: directionRules(index, applicable, "egress", status.network, pod),
-      });
+  const local = localInterfaces(state, options);
+  const errors: ObjectError[] = [...local.errors];
+  for (const iface of local.interfaces) {
+    const { pod, network } = iface;
+    const base = {
+      pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+      network,
+      pluginType: iface.nad.pluginType,
+      interfaceName: iface.interfaceName,
+      pciAddress: iface.pciAddress,
+      ips: iface.ips,
+    };
+    if (iface.denyAll !== undefined) {
+      const denied: DirectionRules = { isolated: true, policies: [], allow: [] };
+      interfaces.push({ ...base, ingress: denied, egress: denied, denyAll: iface.denyAll });
+      continue;
     }
+    const policies = index.policiesByNamespace.get(pod.namespace) ?? [];
+    const applicable = policies.filter((policy) =>
+      policy.policyFor.includes(network) && selectorMatches(policy.podSelector, pod.labels)
+    );
+    interfaces.push({
+      ...base,
+      ingress: directionRules(index, applicable, "ingress", network, pod),
+      egress: directionRules(index, applicable, "egress", network, pod),
+    });
   }
   const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   interfaces.sort((a, b) =>

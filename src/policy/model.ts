@@ -55,6 +55,12 @@ export interface InterfaceRules {
   /** Traffic the pod sends. */
   egress: DirectionRules;
   /**
+   * Set when the agent cannot tell which rules apply to this VF (claimed by
+   * two pods or networks, or on several possible networks): enforced as
+   * deny-all both ways. Says why.
+   */
+  denyAll?: string;
+  /**
    * Set when the interface's TC program would exceed the filter budget
    * (src/tc/limits.ts): it is then enforced as deny-all both ways.
    */

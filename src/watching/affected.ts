@@ -150,12 +150,12 @@ export function affectedLocalPods(change: Change, ctx: AffectedContext): Set<str
       }
       break;
     case "NetworkAttachmentDefinition": {
-      const nad = change.new ?? change.old;
-      if (!nad || change.old?.pluginType === change.new?.pluginType) break;
-      const network = `${nad.namespace}/${nad.name}`;
-      for (const pod of ctx.localPods) {
-        if (pod.networkStatus.some((status) => status.network === network)) out.add(podKey(pod));
-      }
+      // Whether a network is policed, and which VFs (by device resource) belong to it, can
+      // concern any local pod: a VF the kubelet allocated is enforced even when the pod's
+      // annotation does not mention its network.
+      const same = change.old?.pluginType === change.new?.pluginType &&
+        change.old?.resourceName === change.new?.resourceName;
+      if (!same) { for (const pod of ctx.localPods) out.add(podKey(pod)); }
       break;
     }
   }

@@ -91,6 +91,7 @@ export function agentOptions(kubeconfig: string, node: string, ...extra: string[
     "127.0.0.1:0",
     "--metrics-address",
     "127.0.0.1:0",
+    "--pod-resources-socket=",
     "--min-sync-interval",
     "200ms",
     ...extra,

@@ -143,6 +143,7 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
       `127.0.0.1:${port}`,
       "--metrics-address",
       `127.0.0.1:${metricsPort}`,
+      "--pod-resources-socket=",
       "--min-sync-interval",
       "200ms",
       "-v=2",

@@ -109,13 +109,15 @@ Deno.test("affected: a policy change re-renders its old and new targets", () => 
   assert.deepEqual(sorted(affectedLocalPods(change, ctx([]))), ["a/db", "a/web"]);
 });
 
-Deno.test("affected: a NAD type change re-renders local pods attached to it", () => {
+Deno.test("affected: a NAD type or device resource change re-renders every local pod", () => {
   const change = {
     kind: "NetworkAttachmentDefinition" as const,
-    old: { namespace: "a", name: "net", pluginType: "accelerated-bridge" },
-    new: { namespace: "a", name: "net", pluginType: "macvlan" },
+    old: { namespace: "a", name: "net", pluginType: "accelerated-bridge", resourceName: "" },
+    new: { namespace: "a", name: "net", pluginType: "macvlan", resourceName: "" },
   };
   assert.deepEqual(sorted(affectedLocalPods(change, ctx([]))), ["a/db", "a/web", "b/other"]);
   const unrelated = { ...change, new: { ...change.new, pluginType: "accelerated-bridge" } };
   assert.equal(affectedLocalPods(unrelated, ctx([])).size, 0);
+  const resource = { ...unrelated, new: { ...unrelated.new, resourceName: "example.com/vf" } };
+  assert.equal(affectedLocalPods(resource, ctx([])).size, 3);
 });

@@ -105,3 +105,19 @@ Deno.test("sink: after the first full sync, representors left by vanished pods a
   await sink.apply([{ key: "k", rules }]);
   assert.ok(kernel.programmed.has("rep2"));
 });
+
+Deno.test("sink: a VF taken over by another interface keeps its program when the old one goes", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  map.set(rules.pciAddress, "rep7");
+  kernel.present.add("rep7");
+  const before = { ...rules, pod: { ...rules.pod, name: "attacker", uid: "u-attacker" } };
+  await sink.apply([{ key: interfaceKey(before), rules: before }]);
+  const results = await sink.apply([
+    { key: interfaceKey(rules), rules },
+    { key: interfaceKey(before), rules: null, previous: before },
+  ]);
+  assert.deepEqual(results.map((r) => r.error), [undefined, undefined]);
+  assert.ok(kernel.programmed.get("rep7")!.length > 50, "the new holder's program stays");
+  assert.deepEqual([...sink.devices()], ["rep7"]);
+});

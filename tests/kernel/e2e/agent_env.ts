@@ -72,6 +72,7 @@ export function startAgent(
       "127.0.0.1:9810",
       "--metrics-address",
       "127.0.0.1:9811",
+      "--pod-resources-socket=",
       "--min-sync-interval",
       "200ms",
       "--v",
