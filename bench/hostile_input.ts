@@ -1,11 +1,13 @@
 /**
- * One hostile policy input rendered and turned into a TC program, in a
- * process of its own so that its peak memory can be read: prints one JSON
- * line with the times, the filter count and the peak RSS. Used by
+ * One hostile policy input rendered and turned into the TC program the agent
+ * would apply (after the default filter budget), in a process of its own so
+ * that its peak memory can be read: prints one JSON line with the times, the
+ * filters the policy needs, the filters applied and the peak RSS. Used by
  * hostile_input.bench.ts.
  */
 import { computeNodeRules } from "../src/policy/engine.ts";
 import { generateProgram } from "../src/tc/generate.ts";
+import { DEFAULT_MAX_FILTERS, withinFilterLimit } from "../src/tc/limits.ts";
 import { cluster, mnp, nad, ns, pod } from "../tests/support/cluster.ts";
 
 /** The inputs of the trust-boundary campaign, by name. */
@@ -52,11 +54,14 @@ if (import.meta.main) {
   ]);
   const rules = computeNodeRules(state, { node: "node-a", networkPlugins: ["accelerated-bridge"] });
   const t1 = performance.now();
-  const program = generateProgram(rules.interfaces[0], { device: "rep0", zone: 1, generation: 1 });
+  // What the agent does with it: the filter budget, then the program it would apply.
+  const enforced = withinFilterLimit(rules.interfaces[0], DEFAULT_MAX_FILTERS);
+  const program = generateProgram(enforced, { device: "rep0", zone: 1, generation: 1 });
   const t2 = performance.now();
   console.log(JSON.stringify({
     renderMs: Math.round(t1 - t0),
     generateMs: Math.round(t2 - t1),
+    needed: enforced.overLimit?.filters ?? program.filters.length,
     filters: program.filters.length,
     peakRssMiB: peakRssMiB(),
   }));

@@ -142,40 +142,44 @@ function commitPass(zone: number): TcAction[] {
   return [{ kind: "ct", zone, commit: true }, { kind: "pass" }];
 }
 
-function policyChains(
+function* policyChains(
   hook: Hook,
   rules: DirectionRules,
   variant: Variant,
   zone: number,
   generation: number,
-): TcFilter[] {
+): Generator<TcFilter> {
   const main = chainId(generation, variant.index, 0);
   const { protocol, match } = variant;
-  const out: TcFilter[] = [
-    filter(hook, main, POLICY_PRIO.replies, 1, protocol, { ...match, ctState: "+trk+est+rpl" }, [
+  yield filter(
+    hook,
+    main,
+    POLICY_PRIO.replies,
+    1,
+    protocol,
+    { ...match, ctState: "+trk+est+rpl" },
+    [
       { kind: "pass" },
-    ]),
-    filter(hook, main, POLICY_PRIO.replies, 2, protocol, { ...match, ctState: "+trk+rel" }, [
-      { kind: "pass" },
-    ]),
-    filter(hook, main, POLICY_PRIO.invalid, 1, protocol, { ...match, ctState: "+trk+inv" }, [
-      { kind: "drop" },
-    ]),
-  ];
+    ],
+  );
+  yield filter(hook, main, POLICY_PRIO.replies, 2, protocol, { ...match, ctState: "+trk+rel" }, [
+    { kind: "pass" },
+  ]);
+  yield filter(hook, main, POLICY_PRIO.invalid, 1, protocol, { ...match, ctState: "+trk+inv" }, [
+    { kind: "drop" },
+  ]);
   if (!rules.isolated) {
-    out.push(
-      filter(
-        hook,
-        main,
-        POLICY_PRIO.allow,
-        1,
-        protocol,
-        { ...match, ctState: "+trk" },
-        commitPass(zone),
-      ),
-      filter(hook, main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "pass" }]),
+    yield filter(
+      hook,
+      main,
+      POLICY_PRIO.allow,
+      1,
+      protocol,
+      { ...match, ctState: "+trk" },
+      commitPass(zone),
     );
-    return out;
+    yield filter(hook, main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "pass" }]);
+    return;
   }
   // Ingress policy (egress hook) matches the peer as source; egress policy as destination.
   const addressKey: "srcIp" | "dstIp" = hook === "egress" ? "srcIp" : "dstIp";
@@ -197,20 +201,18 @@ function policyChains(
             if (!(range.first === 0 && range.last === 65535)) {
               portMatch.dstPort = { first: range.first, last: range.last };
             }
-            out.push(
-              filter(
-                hook,
-                chain,
-                POLICY_PRIO.allow,
-                portHandle++,
-                protocol,
-                portMatch,
-                commitPass(zone),
-              ),
+            yield filter(
+              hook,
+              chain,
+              POLICY_PRIO.allow,
+              portHandle++,
+              protocol,
+              portMatch,
+              commitPass(zone),
             );
           }
         }
-        out.push(filter(hook, chain, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]));
+        yield filter(hook, chain, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]);
       }
       actions = [{ kind: "goto", chain }];
     }
@@ -218,40 +220,59 @@ function policyChains(
       // A /0 key would never match (flower then requires an address key it does not
       // extract), so "every address" is written as no address key at all.
       const addressMatch = cidr.endsWith("/0") ? {} : { [addressKey]: cidr };
-      out.push(
-        filter(hook, main, POLICY_PRIO.allow, handle++, protocol, {
-          ...match,
-          ctState: "+trk",
-          ...addressMatch,
-        }, actions),
-      );
+      yield filter(hook, main, POLICY_PRIO.allow, handle++, protocol, {
+        ...match,
+        ctState: "+trk",
+        ...addressMatch,
+      }, actions);
     }
   }
-  out.push(filter(hook, main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]));
-  return out;
+  yield filter(hook, main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]);
+}
+
+/** Every filter of an interface's program, in order, produced one at a time. */
+function* programFilters(rules: InterfaceRules, zone: number, generation: number) {
+  // The ingress hook carries the pod's egress policy; the egress hook its ingress policy.
+  const hooks: [Hook, DirectionRules][] = [["ingress", rules.egress], ["egress", rules.ingress]];
+  for (const [hook, direction] of hooks) {
+    yield* dispatchChain(hook, direction.isolated, zone, generation);
+    for (const variant of VARIANTS) {
+      yield* policyChains(hook, direction, variant, zone, generation);
+    }
+  }
+}
+
+/** Whether an interface's rules need a program at all (some direction is isolated). */
+function enabled(rules: InterfaceRules): boolean {
+  return rules.ingress.isolated || rules.egress.isolated;
 }
 
 /** The program for one interface's representor. */
 export function generateProgram(rules: InterfaceRules, options: GenerateOptions): TcProgram {
   const program: TcProgram = {
     device: options.device,
-    enabled: rules.ingress.isolated || rules.egress.isolated,
+    enabled: enabled(rules),
     zone: options.zone,
     generation: options.generation,
     filters: [],
   };
-  if (!program.enabled) return program;
-  // The ingress hook carries the pod's egress policy; the egress hook its ingress policy.
-  const hooks: [Hook, DirectionRules][] = [["ingress", rules.egress], ["egress", rules.ingress]];
-  for (const [hook, direction] of hooks) {
-    program.filters.push(
-      ...dispatchChain(hook, direction.isolated, options.zone, options.generation),
-    );
-    for (const variant of VARIANTS) {
-      program.filters.push(
-        ...policyChains(hook, direction, variant, options.zone, options.generation),
-      );
+  // Appended one by one: spreading a chain of hundreds of thousands of filters into one
+  // push would exceed the engine's argument limit.
+  if (program.enabled) {
+    for (const f of programFilters(rules, options.zone, options.generation)) {
+      program.filters.push(f);
     }
   }
   return program;
+}
+
+/**
+ * How many filters the interface's program has, counting no further than
+ * `limit + 1` (so a huge program is never built just to be refused).
+ */
+export function countFilters(rules: InterfaceRules, limit = Infinity): number {
+  if (!enabled(rules)) return 0;
+  let count = 0;
+  for (const _ of programFilters(rules, 1, 1)) if (++count > limit) break;
+  return count;
 }

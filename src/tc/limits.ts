@@ -6,7 +6,7 @@
  * (ARP and neighbour discovery still pass): never open, and small.
  */
 import type { DirectionRules, InterfaceRules } from "../policy/model.ts";
-import { generateProgram } from "./generate.ts";
+import { countFilters } from "./generate.ts";
 
 /** Default of `--max-filters-per-interface`. */
 export const DEFAULT_MAX_FILTERS = 10_000;
@@ -22,13 +22,11 @@ function denyAll(rules: DirectionRules): DirectionRules {
  */
 export function withinFilterLimit(rules: InterfaceRules, max: number): InterfaceRules {
   if (max <= 0) return rules;
-  const filters =
-    generateProgram(rules, { device: "budget", zone: 1, generation: 1 }).filters.length;
-  if (filters <= max) return rules;
+  if (countFilters(rules, max) <= max) return rules;
   return {
     ...rules,
     ingress: denyAll(rules.ingress),
     egress: denyAll(rules.egress),
-    overLimit: { filters, max },
+    overLimit: { filters: countFilters(rules), max },
   };
 }

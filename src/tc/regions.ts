@@ -117,7 +117,7 @@ function computeRegions(entries: AllowEntry[], family: Family): Region[] {
       : { v4: [], v6: group.intervals };
     const cidrs = setToCidrs(set).map(formatCidr);
     const region = byPorts.get(portsKey);
-    if (region) region.cidrs.push(...cidrs);
+    if (region) { for (const cidr of cidrs) region.cidrs.push(cidr); }
     else byPorts.set(portsKey, { cidrs, ports, portsKey });
   }
   return [...byPorts.values()].sort((a, b) => (a.portsKey < b.portsKey ? -1 : 1));

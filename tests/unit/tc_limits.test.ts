@@ -30,3 +30,23 @@ Deno.test("limits: one filter over the budget gives deny-all both ways, saying w
     "ARP still passes",
   );
 });
+
+Deno.test("limits: a program of 900,000 filters is refused without being built", () => {
+  const many = Array.from(
+    { length: 600_000 },
+    (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}/32`,
+  )
+    .filter((_, i) => i % 2 === 0);
+  const huge = interfaceRules(
+    { isolated: true, policies: ["app/p"], allow: [{ cidrs: many, protocol: "any", ports: [] }] },
+    OPEN,
+  );
+  const before = Deno.memoryUsage().heapUsed;
+  const limited = withinFilterLimit(huge, 10_000);
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert.equal(limited.overLimit?.max, 10_000);
+  // Dispatch: 27 on the isolated hook, 25 on the open one. Isolated policy chains: three IPv4
+  // variants of 3 + 300,000 + 1 and three IPv6 ones of 3 + 1; open ones: six of 5.
+  assert.equal(limited.overLimit?.filters, 27 + 25 + 3 * 300_004 + 3 * 4 + 6 * 5);
+  assert.ok(grown < 256 * 2 ** 20, `heap grew ${Math.round(grown / 2 ** 20)} MiB`);
+});

@@ -68,8 +68,8 @@ export class CmdlineDriver implements TcDriver {
           String(chain),
         ]);
         const parsed = parseFilterShow(text, hook, chain);
-        state.filters.push(...parsed.filters);
-        foreign.push(...parsed.foreign);
+        for (const filter of parsed.filters) state.filters.push(filter);
+        for (const text of parsed.foreign) foreign.push(text);
       }
     }
     state.foreignFilters = foreign;

@@ -248,7 +248,7 @@ export class NetlinkDriver implements TcDriver {
       }
       // Chains in id order, as `tc` lists them; within a chain, the kernel's order.
       filters.sort((a, b) => a.chain - b.chain);
-      state.filters.push(...filters);
+      for (const filter of filters) state.filters.push(filter);
     }
     state.foreignFilters = foreign;
     return state;
