@@ -128,9 +128,7 @@ export class KubeletDevices {
   async current(): Promise<DeviceAllocations> {
     try {
       this.#last = await this.client.list();
-      this.#lastText = JSON.stringify(
-        [...this.#last].map(([pod, byResource]) => [pod, [...byResource]]),
-      );
+      this.#lastText = allocationsText(this.#last);
       if (this.#failing) log.info("kubelet PodResources answers again");
       this.#failing = false;
       return this.#last;

@@ -151,23 +151,15 @@ function* policyChains(
 ): Generator<TcFilter> {
   const main = chainId(generation, variant.index, 0);
   const { protocol, match } = variant;
-  yield filter(
-    hook,
-    main,
-    POLICY_PRIO.replies,
-    1,
-    protocol,
-    { ...match, ctState: "+trk+est+rpl" },
-    [
-      { kind: "pass" },
-    ],
-  );
-  yield filter(hook, main, POLICY_PRIO.replies, 2, protocol, { ...match, ctState: "+trk+rel" }, [
-    { kind: "pass" },
-  ]);
-  yield filter(hook, main, POLICY_PRIO.invalid, 1, protocol, { ...match, ctState: "+trk+inv" }, [
-    { kind: "drop" },
-  ]);
+  // Replies to and packets related to allowed connections pass; invalid ones drop.
+  const conntrack: [number, number, string, TcAction][] = [
+    [POLICY_PRIO.replies, 1, "+trk+est+rpl", { kind: "pass" }],
+    [POLICY_PRIO.replies, 2, "+trk+rel", { kind: "pass" }],
+    [POLICY_PRIO.invalid, 1, "+trk+inv", { kind: "drop" }],
+  ];
+  for (const [prio, handle, ctState, action] of conntrack) {
+    yield filter(hook, main, prio, handle, protocol, { ...match, ctState }, [action]);
+  }
   if (!rules.isolated) {
     yield filter(
       hook,

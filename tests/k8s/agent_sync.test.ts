@@ -13,7 +13,14 @@ import { startDaemon } from "../../src/agent/daemon.ts";
 import type { RulesChange } from "../../src/agent/sink.ts";
 import { log } from "../../src/log/klog.ts";
 import { startControlPlane } from "./controlplane/controlplane.ts";
-import { apply, installCrds, kubectl, sleep, waitFor } from "../support/controlplane.ts";
+import {
+  apply,
+  installCrds,
+  kubectl,
+  sleep,
+  waitFor,
+  warningEvents,
+} from "../support/controlplane.ts";
 import { apiPod as pod, mnp as policy, nad, ns as namespace } from "../support/manifests.ts";
 import {
   agentOptions,
@@ -41,23 +48,6 @@ function webInOnUdp(port: number) {
     policyTypes: ["Ingress"],
     ingress: [{ ports: [{ protocol: "UDP", port }] }],
   });
-}
-
-/** Warning Events in a namespace matching a field selector; null while there are none. */
-async function warnings(kubeconfig: string, namespace: string, selector: string) {
-  const out = await kubectl(
-    kubeconfig,
-    "-n",
-    namespace,
-    "get",
-    "events",
-    "--field-selector",
-    `${selector},type=Warning`,
-    "-o",
-    "json",
-  );
-  const items = JSON.parse(out).items as { reason: string; message: string }[];
-  return items.length > 0 ? items : null;
 }
 
 Deno.test({
@@ -284,7 +274,11 @@ Deno.test({
       const policyEvents = await waitFor(
         "Warning event on the broken policy",
         () =>
-          warnings(kc, "app", "involvedObject.kind=MultiNetworkPolicy,involvedObject.name=broken"),
+          warningEvents(
+            kc,
+            "app",
+            "involvedObject.kind=MultiNetworkPolicy,involvedObject.name=broken",
+          ),
       );
       assert.equal(policyEvents[0].reason, "InvalidPolicy");
       assert.match(
@@ -350,7 +344,7 @@ Deno.test({
       );
       const events = await waitFor(
         "Warning event on app/web",
-        () => warnings(kc, "app", "involvedObject.name=web"),
+        () => warningEvents(kc, "app", "involvedObject.name=web"),
       );
       assert.equal(events[0].reason, "PolicyNotApplied");
       assert.match(events[0].message, /representor for 0000:3b:02.1 not found/);

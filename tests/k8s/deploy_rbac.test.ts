@@ -9,7 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { type ControlPlane, freePorts, startControlPlane } from "./controlplane/controlplane.ts";
-import { apply, installCrds, kubectl, kubectlRaw, waitFor } from "../support/controlplane.ts";
+import {
+  apply,
+  installCrds,
+  kubectl,
+  kubectlRaw,
+  waitFor,
+  warningEvents,
+} from "../support/controlplane.ts";
 import { nad, ns } from "../support/manifests.ts";
 import { assertStartedEvent, missing, requireControlPlane, skip } from "./agent_harness.ts";
 
@@ -179,20 +186,13 @@ async function rbacAndProcess(cp: ControlPlane): Promise<void> {
       },
       spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
     });
-    const reasons = await waitFor("Warning event from the agent", async () => {
-      const out = await kubectl(
-        admin,
-        "-n",
-        "app",
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=nopci,type=Warning",
-        "-o",
-        "jsonpath={.items[*].reason}",
-      );
-      return out.trim();
-    }, 30_000);
+    const reasons = await waitFor(
+      "Warning event from the agent",
+      async () =>
+        (await warningEvents(admin, "app", "involvedObject.name=nopci"))?.map((e) => e.reason)
+          .join(" "),
+      30_000,
+    );
     assert.match(reasons, /InterfaceNotEnforced/);
     await assertStartedEvent(admin, NODE);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { startDaemon } from "../../src/agent/daemon.ts";
 import { log } from "../../src/log/klog.ts";
 import { startControlPlane } from "./controlplane/controlplane.ts";
-import { apply, installCrds, kubectl, waitFor } from "../support/controlplane.ts";
+import { apply, installCrds, kubectl, waitFor, warningEvents } from "../support/controlplane.ts";
 import { apiPod, mnp, nad, ns } from "../support/manifests.ts";
 import { agentOptions, inCI, RecordingSink, requireControlPlane, skip } from "./agent_harness.ts";
 import { podResourcesServerBinary, startPodResourcesServer } from "./podresources/server.ts";
@@ -89,19 +89,8 @@ Deno.test({
       const thief = [...sink.programmed.values()].find((r) => r.pod.name === "thief");
       assert.equal(thief?.pciAddress, THIEF_VF, "the thief is enforced on its own VF");
       const events = await waitFor("Warning on the thief", async () => {
-        const out = await kubectl(
-          kc,
-          "-n",
-          "evil",
-          "get",
-          "events",
-          "--field-selector",
-          "involvedObject.name=thief,type=Warning",
-          "-o",
-          "json",
-        );
-        const items = JSON.parse(out).items as { reason: string; message: string }[];
-        return items.some((e) => e.reason === "VFClaimIgnored") ? items : null;
+        const found = await warningEvents(kc, "evil", "involvedObject.name=thief");
+        return found?.some((e) => e.reason === "VFClaimIgnored") ? found : null;
       });
       assert.match(
         events.find((e) => e.reason === "VFClaimIgnored")!.message,

@@ -110,3 +110,33 @@ export async function waitFor<T>(
     `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}${more}`,
   );
 }
+
+/** One Event as tests read it. */
+export interface EventSummary {
+  reason: string;
+  message: string;
+}
+
+/**
+ * The Warning Events in `namespace` whose fields match `selector` (e.g.
+ * `involvedObject.name=web`); null while there are none, for {@link waitFor}.
+ */
+export async function warningEvents(
+  kubeconfig: string,
+  namespace: string,
+  selector: string,
+): Promise<EventSummary[] | null> {
+  const out = await kubectl(
+    kubeconfig,
+    "-n",
+    namespace,
+    "get",
+    "events",
+    "--field-selector",
+    `${selector},type=Warning`,
+    "-o",
+    "json",
+  );
+  const items = JSON.parse(out).items as EventSummary[];
+  return items.length > 0 ? items : null;
+}
