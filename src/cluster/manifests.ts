@@ -55,7 +55,7 @@ async function listFiles(path: string, errors: ObjectError[]): Promise<string[]>
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const child = `${path.replace(/\/$/, "")}/${entry.name}`;
-    if (entry.isDirectory) files.push(...await listFiles(child, errors));
+    if (entry.isDirectory) { for (const file of await listFiles(child, errors)) files.push(file); }
     else if (MANIFEST_EXTENSIONS.test(entry.name)) files.push(child);
   }
   return files;
@@ -105,9 +105,9 @@ export function parseManifestText(text: string, source: string): {
       return;
     }
     const parsed = parseObjects(value, where);
-    objects.push(...parsed.objects);
-    errors.push(...parsed.errors);
-    warnings.push(...parsed.warnings);
+    for (const item of parsed.objects) objects.push(item);
+    for (const item of parsed.errors) errors.push(item);
+    for (const item of parsed.warnings) warnings.push(item);
   });
   return { objects, errors, warnings };
 }
@@ -157,9 +157,9 @@ export async function loadManifests(paths: string[]): Promise<LoadedManifests> {
         continue;
       }
       const parsed = parseManifestText(text, file);
-      objects.push(...parsed.objects);
-      errors.push(...parsed.errors);
-      warnings.push(...parsed.warnings);
+      for (const item of parsed.objects) objects.push(item);
+      for (const item of parsed.errors) errors.push(item);
+      for (const item of parsed.warnings) warnings.push(item);
     }
   }
   return { state: stateFromObjects(objects), errors, warnings };

@@ -138,16 +138,16 @@ export function parseObjects(raw: Json, where = "document"): ParsedObjects {
   if (typeof kind === "string" && kind.endsWith("List") && Array.isArray(raw.items)) {
     raw.items.forEach((item, i) => {
       const nested = parseObjects(item, `${where} items[${i}]`);
-      out.objects.push(...nested.objects);
-      out.errors.push(...nested.errors);
-      out.warnings.push(...nested.warnings);
+      for (const item of nested.objects) out.objects.push(item);
+      for (const item of nested.errors) out.errors.push(item);
+      for (const item of nested.warnings) out.warnings.push(item);
     });
     return out;
   }
   if (typeof kind === "string" && Object.hasOwn(PARSERS, kind)) {
     const known = kind as ParsedObject["kind"];
     const result = PARSERS[known](raw);
-    out.errors.push(...result.errors);
+    for (const item of result.errors) out.errors.push(item);
     if (result.value) out.objects.push({ kind: known, value: result.value } as ParsedObject);
     if (known === "MultiNetworkPolicy") {
       const object = objectName(raw);

@@ -254,6 +254,11 @@ function unionV4(lists: Interval<number>[][]): Interval<number>[] {
 
 /** The union of several sets. */
 export function union(...sets: AddressSet[]): AddressSet {
+  return unionAll(sets);
+}
+
+/** The union of a list of sets, however long (no argument spread). */
+export function unionAll(sets: readonly AddressSet[]): AddressSet {
   if (sets.length === 1) return sets[0];
   return { v4: unionV4(sets.map((s) => s.v4)), v6: mergeAll(sets.map((s) => s.v6)) };
 }

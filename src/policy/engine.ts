@@ -25,7 +25,7 @@ import {
   parseIp,
   setFromCidrs,
   setFromSortedHosts,
-  union,
+  unionAll,
 } from "../net/ip.ts";
 import { ALL_PORTS, type DirectionRules, type InterfaceRules, type NodeRules } from "./model.ts";
 import { type Grant, normaliseGrants, UnionMemo } from "./normalise.ts";
@@ -171,7 +171,7 @@ class ClusterIndex {
       const group = groups?.get(namespace);
       if (!group) continue;
       if (!peer.podSelector) {
-        pods.push(...group.members);
+        for (const member of group.members) pods.push(member);
         sets.push(this.namespaceAddresses(group));
         continue;
       }
@@ -179,10 +179,10 @@ class ClusterIndex {
       const selected = new Set(
         group.members.filter((m) => selectorMatches(selector, m.pod.labels)),
       );
-      pods.push(...selected);
+      for (const member of selected) pods.push(member);
       sets.push(addressesOf(group, selected));
     }
-    const resolved = { addresses: union(...sets), pods };
+    const resolved = { addresses: unionAll(sets), pods };
     this.peerCache.set(key, resolved);
     return resolved;
   }
@@ -205,9 +205,9 @@ class ClusterIndex {
       }
       const resolved = this.selectorPeer(peer, policy.namespace, network);
       sets.push(resolved.addresses);
-      pods.push(...resolved.pods);
+      for (const member of resolved.pods) pods.push(member);
     }
-    return { addresses: union(...sets), pods };
+    return { addresses: unionAll(sets), pods };
   }
 }
 
@@ -265,7 +265,7 @@ function ruleGrants(
       }
       for (const [resolved, sets] of byPort) {
         grants.push({
-          addresses: union(...sets),
+          addresses: unionAll(sets),
           protocol: port.protocol,
           ports: [{ first: resolved, last: resolved }],
         });
@@ -301,7 +301,9 @@ function directionRules(
   const grants: Grant[] = [];
   for (const policy of isolating) {
     policy[direction].forEach((rule, i) => {
-      grants.push(...ruleGrants(index, policy, direction, i, rule, network, target));
+      for (const grant of ruleGrants(index, policy, direction, i, rule, network, target)) {
+        grants.push(grant);
+      }
     });
   }
   const result: DirectionRules = {

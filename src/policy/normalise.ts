@@ -4,7 +4,14 @@
  * protocol not repeated per protocol, and a deterministic order.
  */
 import type { Protocol } from "../cluster/types.ts";
-import { type AddressSet, difference, formatSet, isEmptySet, setsEqual, union } from "../net/ip.ts";
+import {
+  type AddressSet,
+  difference,
+  formatSet,
+  isEmptySet,
+  setsEqual,
+  unionAll,
+} from "../net/ip.ts";
 import type { AllowEntry, PortRange } from "./model.ts";
 
 /** One allowance before normalisation: addresses × ports under a protocol. */
@@ -57,7 +64,7 @@ export class UnionMemo {
     const key = sets.map((set) => this.#id(set)).sort((a, b) => a - b).join(",");
     let result = this.#unions.get(key);
     if (!result) {
-      result = union(...sets);
+      result = unionAll(sets);
       this.#unions.set(key, result);
     }
     return result;
@@ -66,7 +73,7 @@ export class UnionMemo {
 
 /** Turns grants into the canonical allow list. */
 export function normaliseGrants(grants: Grant[], memo = new UnionMemo()): AllowEntry[] {
-  const anyAddresses = union(...grants.filter((g) => g.protocol === "any").map((g) => g.addresses));
+  const anyAddresses = unionAll(grants.filter((g) => g.protocol === "any").map((g) => g.addresses));
   const byPorts = new Map<
     string,
     { protocol: Grant["protocol"]; ports: PortRange[]; sets: AddressSet[] }
