@@ -89,8 +89,9 @@ export function agentOptions(kubeconfig: string, node: string, ...extra: string[
     node,
     "--health-address",
     "127.0.0.1:0",
+    // Another loopback address: "127.0.0.1:0" twice would mean one shared listener.
     "--metrics-address",
-    "127.0.0.1:0",
+    "127.0.0.2:0",
     "--pod-resources-socket=",
     "--min-sync-interval",
     "200ms",
