@@ -1,0 +1,89 @@
+/**
+ * Runs one packet through the filters of one clsact hook, as the kernel
+ * does: chain 0 first; in a chain, filters by priority (then handle), each
+ * only for packets of its protocol; a matching filter's actions in order
+ * (`ct` then continues with the next action, `goto` jumps to another chain,
+ * `pass` and `drop` end). A packet that matches no filter of the chain it is
+ * in is accepted. Returns the verdict and every filter the packet met.
+ */
+import type { Hook, TcFilter } from "../model.ts";
+import type { Conntrack } from "./conntrack.ts";
+import { type CtFlag, flowerMatches } from "./flower.ts";
+import type { Packet } from "./packet.ts";
+
+/** A filter a packet matched, and what it did. */
+export interface TraceStep {
+  hook: Hook;
+  chain: number;
+  prio: number;
+  handle: number;
+  /** The actions run, as text (`ct zone 3 commit`, `goto chain 1000000`, `drop`). */
+  did: string[];
+  /** The conntrack flags after this filter's actions. */
+  ct: CtFlag[];
+}
+
+/** What happened to a packet on one hook. */
+export interface HookResult {
+  verdict: "pass" | "drop";
+  trace: TraceStep[];
+  /** True when no filter of the last chain matched (the kernel accepts it). */
+  fellThrough: boolean;
+}
+
+/** A loop guard: no program of ours chains further than this. */
+const MAX_JUMPS = 32;
+
+/**
+ * Runs `packet` through `filters` of `hook`; conntrack state lives in
+ * `conntrack`. `ctIn` is the state the packet arrives with (a `ct` action on
+ * an earlier hook leaves it on the packet).
+ */
+export function runHook(
+  filters: readonly TcFilter[],
+  hook: Hook,
+  packet: Packet,
+  conntrack: Conntrack,
+  ctIn: ReadonlySet<CtFlag> = new Set(),
+): HookResult {
+  const byChain = new Map<number, TcFilter[]>();
+  for (const filter of filters) {
+    if (filter.hook !== hook) continue;
+    const list = byChain.get(filter.chain) ?? [];
+    list.push(filter);
+    byChain.set(filter.chain, list);
+  }
+  for (const list of byChain.values()) list.sort((a, b) => a.prio - b.prio || a.handle - b.handle);
+  const trace: TraceStep[] = [];
+  let ct = new Set<CtFlag>(ctIn);
+  let chain = 0;
+  for (let jumps = 0; jumps < MAX_JUMPS; jumps++) {
+    const filter = (byChain.get(chain) ?? []).find((f) =>
+      flowerMatches(f.protocol, f.match, packet, ct)
+    );
+    if (!filter) return { verdict: "pass", trace, fellThrough: true };
+    const did: string[] = [];
+    let next: number | null = null;
+    let verdict: "pass" | "drop" | null = null;
+    for (const action of filter.actions) {
+      if (action.kind === "ct") {
+        ct = conntrack.process(action.zone, packet, action.commit);
+        did.push(`ct zone ${action.zone}${action.commit ? " commit" : ""}`);
+        continue;
+      }
+      if (action.kind === "goto") {
+        next = action.chain;
+        did.push(`goto chain ${action.chain}`);
+      } else {
+        verdict = action.kind;
+        did.push(action.kind);
+      }
+      break;
+    }
+    trace.push({ hook, chain, prio: filter.prio, handle: filter.handle, did, ct: [...ct] });
+    if (verdict) return { verdict, trace, fellThrough: false };
+    if (next === null) return { verdict: "pass", trace, fellThrough: false };
+    chain = next;
+  }
+  throw new Error(`more than ${MAX_JUMPS} chain jumps on ${hook}: a loop in the program`);
+}
