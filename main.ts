@@ -1,11 +1,14 @@
 /**
  * multi-networkpolicy-tc: the node agent's entry point. With no subcommand it
- * runs the daemon; `render` prints offline what would be enforced.
+ * runs the daemon; `render` prints offline what would be enforced; `simulate`
+ * runs one flow through those programs.
  */
 import denoConfig from "./deno.json" with { type: "json" };
 import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
 import { runRender } from "./src/cli/render.ts";
 import { parseRenderFlags, renderHelp } from "./src/cli/render_flags.ts";
+import { runSimulate } from "./src/cli/simulate.ts";
+import { parseSimulateFlags, simulateHelp } from "./src/cli/simulate_flags.ts";
 import { runDaemon } from "./src/agent/daemon.ts";
 import { log } from "./src/log/klog.ts";
 
@@ -19,6 +22,19 @@ function usageFailure(error: UsageError, hint: string): number {
 
 /** Runs the CLI with `args`; returns the process exit status. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "simulate") {
+    try {
+      const options = parseSimulateFlags(args.slice(1), () => Deno.hostname());
+      if (options.help) {
+        console.log(simulateHelp());
+        return 0;
+      }
+      return await runSimulate(options);
+    } catch (error) {
+      if (error instanceof UsageError) return usageFailure(error, "simulate --help");
+      throw error;
+    }
+  }
   if (args[0] === "render") {
     try {
       const options = parseRenderFlags(args.slice(1), () => Deno.hostname());

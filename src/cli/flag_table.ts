@@ -23,7 +23,7 @@ export class InvalidValue extends Error {
 export type FlagKind = "string" | "bool" | "int" | "list" | "array" | "duration";
 
 /** The `--help` section a flag is listed in. */
-export type FlagGroup = "agent" | "klog" | "general" | "render";
+export type FlagGroup = "agent" | "klog" | "general" | "render" | "simulate";
 
 /** One accepted value of a flag with choices, and what it means. */
 export interface FlagChoice {

@@ -15,7 +15,15 @@ import { type Packet, reversed, type Tpid } from "./packet.ts";
 /** One end of a flow: its address, and its representor's filters when it has a program. */
 export interface FlowEnd {
   address: string;
+  /** How reports name this end (e.g. `telco/upf-1 net1`); default: the address. */
+  label?: string;
   filters?: readonly TcFilter[];
+}
+
+/** A filter a packet met, and on which end's representor. */
+export interface FlowStep extends TraceStep {
+  /** The end whose representor carries the filter ({@link FlowEnd.label}). */
+  end: string;
 }
 
 /** What a probe sends. */
@@ -39,7 +47,7 @@ export interface PacketResult {
   /** `forward`: from the sender; `reply`: from the receiver. */
   direction: "forward" | "reply";
   verdict: "pass" | "drop";
-  steps: TraceStep[];
+  steps: FlowStep[];
 }
 
 /** The flow's fate: allowed when every packet passed; the packets up to the first drop. */
@@ -104,13 +112,13 @@ export function simulateFlow(
   const packets: PacketResult[] = [];
   for (const [name, direction, packet] of packetsOf(from.address, to.address, spec)) {
     const [sender, receiver] = direction === "forward" ? [from, to] : [to, from];
-    const steps: TraceStep[] = [];
+    const steps: FlowStep[] = [];
     let verdict: "pass" | "drop" = "pass";
     let ct: ReadonlySet<CtFlag> = new Set();
     for (const [end, hook] of [[sender, "ingress"], [receiver, "egress"]] as const) {
       if (!end.filters || verdict === "drop") continue;
       const result = runHook(end.filters, hook, packet, conntrack, ct);
-      steps.push(...result.trace);
+      for (const step of result.trace) steps.push({ ...step, end: end.label ?? end.address });
       verdict = result.verdict;
       ct = new Set(result.trace.at(-1)?.ct ?? ct);
     }

@@ -2,13 +2,14 @@
  * Inside the kernel VM: runs one scenario file through the whole agent —
  * its objects are created in the API server, the agent (daemon mode) is
  * started for the scenario's node, and once the representors carry what a
- * fresh agent would program, the probes are sent. Ends with
- * `N passed, M failed`.
+ * fresh agent would program, the probes are sent, each also through the TC
+ * simulator on what the kernel holds. Ends with `N passed, M failed`.
  *
  *   scenario_guest.ts KUBECONFIG FILE
  */
 import { parseScenario } from "../scenario/format.ts";
-import { probeScenario } from "../scenario/runner.ts";
+import { probeScenario, readPrograms } from "../scenario/runner.ts";
+import { createDriver } from "../../../src/drivers/factory.ts";
 import { buildTopology, destroyTopology } from "../scenario/topology.ts";
 import { apply, installCrds } from "../../support/controlplane.ts";
 import { forApi } from "../../support/manifests.ts";
@@ -26,7 +27,11 @@ try {
   await apply(hostApi(kubeconfig), ...scenario.manifests.map(forApi));
   await waitConverged(() => scenario.objects, scenario.node, topology, scenario.name);
   console.log(`scenario ${scenario.name} (through the API server and the agent):`);
-  counts = await probeScenario(scenario, topology);
+  counts = await probeScenario(
+    scenario,
+    topology,
+    await readPrograms(topology, createDriver(tcDriver)),
+  );
 } catch (error) {
   console.log(`scenario ${scenario.name}: FAIL ${(error as Error).message}`);
   console.log(`agent log (last lines):\n${await logTail(log)}`);

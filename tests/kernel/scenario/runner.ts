@@ -2,7 +2,10 @@
  * Runs scenario files inside the kernel VM (as root, with cls_flower,
  * act_gact and act_ct): builds each topology, programs it with the real
  * engine, generator, actuator and driver, sends the probes, and prints one
- * line per probe and a closing `N passed, M failed` line.
+ * line per probe and a closing `N passed, M failed` line. Each probe also
+ * runs through the TC simulator on the filters read back from the kernel; a
+ * probe passes when the kernel's verdict is the expected one and the
+ * simulator's is the kernel's.
  *
  *   deno run -A tests/kernel/scenario/runner.ts [--tc-driver cmdline|netlink] FILE...
  */
@@ -14,7 +17,11 @@ import { rulesFor } from "../../support/cluster.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { describeProbe, parseScenario, type Scenario } from "./format.ts";
 import { Listeners, resolvePath, sendProbe, tagPath } from "./probe.ts";
+import { describeFlow, simulateProbe } from "./simulate.ts";
 import { type Topology, withTopology } from "./topology.ts";
+import type { TcFilter } from "../../../src/tc/model.ts";
+import { Conntrack } from "../../../src/tc/simulator/conntrack.ts";
+import { programKey } from "../../../src/tc/simulator/endpoints.ts";
 
 /** Counts of one run. */
 export interface ScenarioCounts {
@@ -38,15 +45,44 @@ export async function programScenario(
   return filters;
 }
 
-/** Sends the scenario's probes over a built, programmed topology; prints one line each. */
+/**
+ * What each representor of the topology carries, read back from the kernel
+ * through the driver, by `namespace/pod|namespace/network` (for the simulator).
+ */
+export async function readPrograms(
+  topology: Topology,
+  driver: TcDriver,
+): Promise<Map<string, TcFilter[]>> {
+  const programs = new Map<string, TcFilter[]>();
+  for (const iface of topology.interfaces) {
+    const state = await driver.read(iface.representor);
+    if (state.filters.length === 0) continue;
+    programs.set(
+      programKey(`${iface.pod.namespace}/${iface.pod.name}`, iface.network),
+      state.filters,
+    );
+  }
+  return programs;
+}
+
+/**
+ * Sends the scenario's probes over a built, programmed topology; prints one
+ * line each. With `programs` (what the kernel holds), each probe also goes
+ * through the TC simulator, and a simulator verdict that differs from the
+ * kernel's fails the probe.
+ */
 export async function probeScenario(
   scenario: Scenario,
   topology: Topology,
+  programs?: ReadonlyMap<string, readonly TcFilter[]>,
 ): Promise<ScenarioCounts> {
   const counts = { passed: 0, failed: 0 };
   const listeners = new Listeners();
+  const conntrack = new Conntrack();
+  const pods = topology.interfaces.map((i) => i.pod);
+  let agreed = 0;
   try {
-    for (const probe of scenario.probes) {
+    for (const [index, probe] of scenario.probes.entries()) {
       let verdict: "allow" | "deny";
       try {
         const path = await resolvePath(topology, probe);
@@ -62,15 +98,28 @@ export async function probeScenario(
         counts.failed++;
         continue;
       }
-      const ok = verdict === probe.expect;
-      console.log(
-        `  ${ok ? "ok  " : "FAIL"} ${describeProbe(probe)}${ok ? "" : `: got ${verdict}`}`,
-      );
+      let ok = verdict === probe.expect;
+      let why = ok ? "" : `: got ${verdict}`;
+      if (programs) {
+        const simulated = simulateProbe(pods, programs, probe, index, conntrack);
+        if (simulated.verdict === verdict) agreed++;
+        else {
+          ok = false;
+          why += `: the kernel says ${verdict}, the simulator ${describeFlow(simulated)}`;
+        }
+      }
+      console.log(`  ${ok ? "ok  " : "FAIL"} ${describeProbe(probe)}${why}`);
       if (ok) counts.passed++;
       else counts.failed++;
     }
   } finally {
     await listeners.stop();
+  }
+  if (programs) {
+    console.log(
+      `scenario ${scenario.name}: the simulator agrees with the kernel on ${agreed} of ` +
+        `${scenario.probes.length} probes`,
+    );
   }
   return counts;
 }
@@ -80,7 +129,7 @@ export async function runScenario(scenario: Scenario, driver: TcDriver): Promise
   return await withTopology(scenario.objects, async (topology) => {
     const filters = await programScenario(scenario, topology, new Actuator(driver));
     console.log(`scenario ${scenario.name}: programmed ${filters} filters`);
-    return await probeScenario(scenario, topology);
+    return await probeScenario(scenario, topology, await readPrograms(topology, driver));
   });
 }
 
