@@ -1,6 +1,6 @@
 /**
  * Scenario files for the kernel harness: a node name, Kubernetes objects,
- * and probes with the verdict each must get. See tests/kernel/README.md.
+ * and probes with the verdict each must get. See README.md, "Scenario files".
  */
 import { parse } from "yaml";
 import { type ParsedObject, parseObjects } from "../../../src/cluster/parse.ts";
