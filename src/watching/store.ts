@@ -6,12 +6,7 @@
  * the policy can see changed. Bad objects never throw: their problems are
  * logged once per object version.
  */
-import {
-  parseMultiNetworkPolicy,
-  parseNamespace,
-  parseNetworkAttachmentDefinition,
-  parsePod,
-} from "../cluster/parse.ts";
+import { PARSERS } from "../cluster/parse.ts";
 import { isObject, type JsonObject } from "../cluster/reader.ts";
 import {
   type ClusterState,
@@ -64,16 +59,7 @@ function parse(
   kind: WatchedKind,
   raw: JsonObject,
 ): { value: Parsed | null; errors: ObjectError[] } {
-  switch (kind) {
-    case "Pod":
-      return parsePod(raw);
-    case "Namespace":
-      return parseNamespace(raw);
-    case "NetworkAttachmentDefinition":
-      return parseNetworkAttachmentDefinition(raw);
-    case "MultiNetworkPolicy":
-      return parseMultiNetworkPolicy(raw);
-  }
+  return PARSERS[kind](raw);
 }
 
 function keyOf(kind: WatchedKind, value: Parsed): string {
