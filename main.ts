@@ -10,44 +10,22 @@ import { parseRenderFlags, renderHelp } from "./src/cli/render_flags.ts";
 import { runSimulate } from "./src/cli/simulate.ts";
 import { parseSimulateFlags, simulateHelp } from "./src/cli/simulate_flags.ts";
 import { runDaemon } from "./src/agent/daemon.ts";
+import { subcommand, type SubcommandMain, usageFailure } from "./src/cli/subcommand.ts";
 import { log } from "./src/log/klog.ts";
 
 /** The version printed by `--version`. */
 export const VERSION: string = denoConfig.version;
 
-function usageFailure(error: UsageError, hint: string): number {
-  console.error(`multi-networkpolicy-tc: ${error.message} (see ${hint})`);
-  return 2;
-}
+/** The offline subcommands, by name. */
+const SUBCOMMANDS: Record<string, SubcommandMain> = {
+  render: subcommand("render", parseRenderFlags, renderHelp, runRender),
+  simulate: subcommand("simulate", parseSimulateFlags, simulateHelp, runSimulate),
+};
 
 /** Runs the CLI with `args`; returns the process exit status. */
 export async function main(args: string[]): Promise<number> {
-  if (args[0] === "simulate") {
-    try {
-      const options = parseSimulateFlags(args.slice(1), () => Deno.hostname());
-      if (options.help) {
-        console.log(simulateHelp());
-        return 0;
-      }
-      return await runSimulate(options);
-    } catch (error) {
-      if (error instanceof UsageError) return usageFailure(error, "simulate --help");
-      throw error;
-    }
-  }
-  if (args[0] === "render") {
-    try {
-      const options = parseRenderFlags(args.slice(1), () => Deno.hostname());
-      if (options.help) {
-        console.log(renderHelp());
-        return 0;
-      }
-      return await runRender(options);
-    } catch (error) {
-      if (error instanceof UsageError) return usageFailure(error, "render --help");
-      throw error;
-    }
-  }
+  const command = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : undefined;
+  if (command) return await command(args.slice(1));
   let options;
   try {
     options = parseAgentFlags(args);

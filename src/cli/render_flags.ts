@@ -5,8 +5,8 @@
  */
 import { flagsUsage } from "./flag_help.ts";
 import { parseFlags } from "./flag_parse.ts";
-import { arrayFlag, choiceFlag, type Flag, stringFlag, UsageError } from "./flag_table.ts";
-import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
+import { arrayFlag, type Flag, stringFlag, UsageError } from "./flag_table.ts";
+import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG, outputFlag } from "./shared_flags.ts";
 
 /** Output formats of `render`. */
 export const RENDER_FORMATS = ["text", "json", "tc"] as const;
@@ -40,20 +40,11 @@ export const RENDER_FLAGS = {
   }),
   networkPlugins: NETWORK_PLUGINS_FLAG,
   maxFiltersPerInterface: MAX_FILTERS_FLAG,
-  output: choiceFlag({
-    name: "output",
-    short: "o",
-    argName: "FORMAT",
-    choices: RENDER_FORMATS,
-    describe: {
-      text: "each direction's state and allow list, for people",
-      json: "the rule model",
-      tc: "the tc -batch program per interface, as the agent would apply it to a representor " +
-        "with nothing of ours",
-    },
-    default: "text",
-    group: "render",
-    help: "output format",
+  output: outputFlag("render", RENDER_FORMATS, {
+    text: "each direction's state and allow list, for people",
+    json: "the rule model",
+    tc: "the tc -batch program per interface, as the agent would apply it to a representor " +
+      "with nothing of ours",
   }),
   help: HELP_FLAG,
 } as const;

@@ -3,7 +3,14 @@
  * alike and print the same help and default.
  */
 import { DEFAULT_MAX_FILTERS } from "../tc/limits.ts";
-import { boolFlag, intFlag, listFlag } from "./flag_table.ts";
+import {
+  boolFlag,
+  choiceFlag,
+  type Flag,
+  type FlagGroup,
+  intFlag,
+  listFlag,
+} from "./flag_table.ts";
 
 /** The CNI plugin types whose networks are policed when `--network-plugins` is not given. */
 export const DEFAULT_NETWORK_PLUGINS: readonly string[] = ["accelerated-bridge"];
@@ -26,6 +33,24 @@ export const MAX_FILTERS_FLAG = intFlag({
   help:
     "Most TC filters one interface's program may have; an interface whose policies need more is enforced as deny-all both ways (ARP and neighbour discovery still pass), with a Warning Event saying why. 0: no limit.",
 });
+
+/** `-o`, `--output`: one of a subcommand's formats, `text` by default. */
+export function outputFlag<C extends string>(
+  group: FlagGroup,
+  formats: readonly C[],
+  describe: Record<C, string>,
+): Flag<C> {
+  return choiceFlag<C>({
+    name: "output",
+    short: "o",
+    argName: "FORMAT",
+    choices: formats,
+    describe,
+    default: "text" as C,
+    group,
+    help: "output format",
+  });
+}
 
 /** `-h`, `--help`. */
 export const HELP_FLAG = boolFlag({

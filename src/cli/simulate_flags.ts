@@ -5,7 +5,7 @@
 import { flagsUsage } from "./flag_help.ts";
 import { parseFlags } from "./flag_parse.ts";
 import { arrayFlag, choiceFlag, type Flag, intFlag, stringFlag, UsageError } from "./flag_table.ts";
-import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
+import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG, outputFlag } from "./shared_flags.ts";
 
 /** Protocols a simulated flow can use. */
 export const SIMULATE_PROTOCOLS = ["TCP", "UDP", "SCTP", "ICMP"] as const;
@@ -89,15 +89,9 @@ export const SIMULATE_FLAGS = {
     group: "simulate",
     help: "the network the flow is on; empty: the one both pods share",
   }),
-  output: choiceFlag({
-    name: "output",
-    short: "o",
-    argName: "FORMAT",
-    choices: ["text", "json"] as const,
-    describe: { text: "the verdict and each packet's filters, for people", json: "one object" },
-    default: "text",
-    group: "simulate",
-    help: "output format",
+  output: outputFlag("simulate", ["text", "json"] as const, {
+    text: "the verdict and each packet's filters, for people",
+    json: "one object",
   }),
   help: HELP_FLAG,
 } as const;

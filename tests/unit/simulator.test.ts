@@ -120,6 +120,16 @@ Deno.test("simulator flower: ct_state wants its + flags set and its - flags unse
   assert.equal(flowerMatches("ip", { ctState: "+trk" }, packet, none), false);
 });
 
+const UDP: Packet = {
+  tags: [],
+  ethType: "ip",
+  src: "10.0.0.1",
+  dst: "10.0.0.2",
+  l4: "udp",
+  sport: 5000,
+  dport: 53,
+};
+
 /** The flags conntrack gives each packet in turn, committing each. */
 function flags(packets: Packet[], commit = true, ct = new Conntrack()): string[] {
   return packets.map((p) => [...ct.process(7, p, commit)].sort().join("+"));
@@ -157,16 +167,7 @@ Deno.test("simulator conntrack: without commit nothing is remembered", () => {
 });
 
 Deno.test("simulator conntrack: UDP, ICMP echo and SCTP INIT/INIT-ACK", () => {
-  const udp: Packet = {
-    tags: [],
-    ethType: "ip",
-    src: "10.0.0.1",
-    dst: "10.0.0.2",
-    l4: "udp",
-    sport: 5000,
-    dport: 53,
-  };
-  assert.deepEqual(flags([udp, udp, reversed(udp), udp]), [
+  assert.deepEqual(flags([UDP, UDP, reversed(UDP), UDP]), [
     "new+trk",
     "new+trk",
     "est+rpl+trk",
@@ -187,7 +188,7 @@ Deno.test("simulator conntrack: UDP, ICMP echo and SCTP INIT/INIT-ACK", () => {
     ["inv+trk"],
     "an unsolicited echo reply",
   );
-  const init: Packet = { ...udp, l4: "sctp", sport: 38412, dport: 38412, sctpChunk: "INIT" };
+  const init: Packet = { ...UDP, l4: "sctp", sport: 38412, dport: 38412, sctpChunk: "INIT" };
   assert.deepEqual(flags([init, reversed(init, { sctpChunk: "INIT_ACK" })]), [
     "new+trk",
     "est+rpl+trk",
@@ -197,16 +198,7 @@ Deno.test("simulator conntrack: UDP, ICMP echo and SCTP INIT/INIT-ACK", () => {
 
 Deno.test("simulator conntrack: an ICMP error about a tracked connection is related", () => {
   const ct = new Conntrack();
-  const udp: Packet = {
-    tags: [],
-    ethType: "ip",
-    src: "10.0.0.1",
-    dst: "10.0.0.2",
-    l4: "udp",
-    sport: 5000,
-    dport: 53,
-  };
-  flags([udp], true, ct);
+  flags([UDP], true, ct);
   const error: Packet = {
     tags: [],
     ethType: "ip",
@@ -214,10 +206,10 @@ Deno.test("simulator conntrack: an ICMP error about a tracked connection is rela
     dst: "10.0.0.1",
     l4: "icmp",
     icmpType: 3,
-    inner: udp,
+    inner: UDP,
   };
   assert.deepEqual(flags([error], true, ct), ["rel+trk"]);
-  assert.deepEqual(flags([{ ...error, inner: { ...udp, dport: 54 } }], true, ct), ["inv+trk"]);
+  assert.deepEqual(flags([{ ...error, inner: { ...UDP, dport: 54 } }], true, ct), ["inv+trk"]);
 });
 
 /** A pod at 10.0.0.1 whose ingress allows TCP 80 from 10.0.0.2 only; egress open. */

@@ -3,6 +3,7 @@
  * one new connection (or echo request) per probe from the source namespace.
  */
 import { parseIp } from "../../../src/net/ip.ts";
+import { resolveEnds } from "../../../src/tc/simulator/endpoints.ts";
 import type { Probe, ProbeProtocol } from "./format.ts";
 import { ensureHost, type Topology } from "./topology.ts";
 import { inNetns, tryRun } from "./shell.ts";
@@ -23,44 +24,25 @@ const SOCAT: Record<Exclude<ProbeProtocol, "ICMP">, { listen: string; connect: s
   SCTP: { listen: "SCTP", connect: "SCTP" },
 };
 
-function pickAddress(ips: string[], family: 4 | 6): string | undefined {
-  return ips.find((ip) => parseIp(ip)?.family === family);
-}
-
 /** Resolves a probe's endpoints, creating a host for a plain destination address. */
 export async function resolvePath(topology: Topology, probe: Probe): Promise<ProbePath> {
-  const [fromNs, fromName] = probe.from.split("/");
-  const sources = topology.interfaces.filter((i) =>
-    i.pod.namespace === fromNs && i.pod.name === fromName
-  );
-  if (sources.length === 0) throw new Error(`no pod ${probe.from}`);
+  const pods = topology.interfaces.map((i) => i.pod);
+  const { from, to, network } = resolveEnds(pods, new Map(), probe);
+  const at = (pod: string) =>
+    topology.interfaces.find((i) =>
+      `${i.pod.namespace}/${i.pod.name}` === pod && i.network === network
+    )!;
+  const source = at(probe.from);
   const toPod = probe.to.includes("/") && parseIp(probe.to) === null;
-  const dests = toPod
-    ? topology.interfaces.filter((i) => `${i.pod.namespace}/${i.pod.name}` === probe.to)
-    : [];
-  const network = probe.network ??
-    (toPod
-      ? sources.find((s) => dests.some((d) => d.network === s.network))?.network
-      : sources.length === 1
-      ? sources[0].network
-      : undefined);
-  if (!network) throw new Error(`probe ${probe.from} -> ${probe.to}: name a network`);
-  const source = sources.find((s) => s.network === network);
-  if (!source) throw new Error(`${probe.from} has no interface on ${network}`);
-  const sourceAddress = pickAddress(source.ips, probe.family);
-  if (!sourceAddress) throw new Error(`${probe.from} has no IPv${probe.family} on ${network}`);
   if (toPod) {
-    const dest = dests.find((d) => d.network === network);
-    if (!dest) throw new Error(`${probe.to} has no interface on ${network}`);
-    const destAddress = pickAddress(dest.ips, probe.family);
-    if (!destAddress) throw new Error(`${probe.to} has no IPv${probe.family} on ${network}`);
+    const dest = at(probe.to);
     return {
       sourceNetns: source.netns,
       sourceInterface: source.interfaceName,
-      sourceAddress,
+      sourceAddress: from.address,
       destNetns: dest.netns,
       destInterface: dest.interfaceName,
-      destAddress,
+      destAddress: to.address,
     };
   }
   const destNetns = await ensureHost(topology, network, probe.to);
@@ -80,7 +62,7 @@ export async function resolvePath(topology: Topology, probe: Probe): Promise<Pro
   return {
     sourceNetns: source.netns,
     sourceInterface: source.interfaceName,
-    sourceAddress,
+    sourceAddress: from.address,
     destNetns,
     destInterface: "eth0",
     destAddress: probe.to,

@@ -1,0 +1,36 @@
+/**
+ * The offline subcommands' common frame (`render`, `simulate`): parse the
+ * flags, print `--help`, or run; a usage mistake is one line and exit 2.
+ */
+import { UsageError } from "./flag_table.ts";
+
+/** Prints a usage mistake as one line, pointing at `hint`; returns exit status 2. */
+export function usageFailure(error: UsageError, hint: string): number {
+  console.error(`multi-networkpolicy-tc: ${error.message} (see ${hint})`);
+  return 2;
+}
+
+/** A subcommand's entry point: its arguments in, its exit status out. */
+export type SubcommandMain = (args: string[]) => Promise<number>;
+
+/** Builds a subcommand's entry point from its flag parser, help and body. */
+export function subcommand<O extends { help: boolean }>(
+  name: string,
+  parse: (args: string[], defaultNode: () => string) => O,
+  help: () => string,
+  run: (options: O) => Promise<number>,
+): SubcommandMain {
+  return async (args) => {
+    try {
+      const options = parse(args, () => Deno.hostname());
+      if (options.help) {
+        console.log(help());
+        return 0;
+      }
+      return await run(options);
+    } catch (error) {
+      if (error instanceof UsageError) return usageFailure(error, `${name} --help`);
+      throw error;
+    }
+  };
+}
