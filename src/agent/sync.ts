@@ -5,13 +5,17 @@
  * `null` for interfaces that are gone), and reports the outcome in metrics,
  * log lines and pod Events.
  */
-import { type ClusterState, formatObjectError, type ObjectError } from "../cluster/types.ts";
+import {
+  type ClusterState,
+  formatObjectError,
+  type ObjectError,
+  podKey,
+} from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
 import { allocationsText, type DeviceAllocations } from "../interfaces/local.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
 import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
-import { podKey } from "../watching/affected.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { RulesChange, RulesResult, RulesSink } from "./sink.ts";
 

@@ -55,6 +55,11 @@ export interface NetworkStatus {
   isDefault: boolean;
 }
 
+/** `namespace/name` of a pod: how the agent keys pods (the unit the sync re-renders). */
+export function podKey(pod: Pick<Pod, "namespace" | "name">): string {
+  return `${pod.namespace}/${pod.name}`;
+}
+
 /** Pod phase as reported by the kubelet. */
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown";
 

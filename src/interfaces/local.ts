@@ -8,12 +8,13 @@
  * says; a PCI address claimed twice never reduces enforcement: its VF is
  * enforced as deny-all both ways. Pure.
  */
-import type {
-  ClusterState,
-  NetworkAttachmentDefinition,
-  NetworkStatus,
-  ObjectError,
-  Pod,
+import {
+  type ClusterState,
+  type NetworkAttachmentDefinition,
+  type NetworkStatus,
+  type ObjectError,
+  type Pod,
+  podKey,
 } from "../cluster/types.ts";
 
 /**
@@ -56,8 +57,6 @@ export interface LocalOptions {
 export function isActivePod(pod: Pod): boolean {
   return !pod.hostNetwork && pod.phase !== "Succeeded" && pod.phase !== "Failed";
 }
-
-const podKey = (pod: Pod) => `${pod.namespace}/${pod.name}`;
 
 function podError(pod: Pod, field: string, message: string, reason?: string): ObjectError {
   return {

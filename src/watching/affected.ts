@@ -9,6 +9,7 @@ import {
   type MultiNetworkPolicy,
   NAMESPACE_NAME_LABEL,
   type Pod,
+  podKey,
   type PolicyRule,
 } from "../cluster/types.ts";
 import { selectorMatches } from "../policy/selectors.ts";
@@ -24,11 +25,6 @@ export interface AffectedContext {
   policies: readonly MultiNetworkPolicy[];
   /** A namespace's labels (with the name label), or null when unknown. */
   namespaceLabels(name: string): Labels | null;
-}
-
-/** `namespace/name` of a pod: the unit the sync loop re-renders. */
-export function podKey(pod: Pick<Pod, "namespace" | "name">): string {
-  return `${pod.namespace}/${pod.name}`;
 }
 
 function defaultLabels(namespace: string): Labels {
