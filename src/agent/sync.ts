@@ -12,7 +12,7 @@ import {
   podKey,
 } from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
-import { allocationsText, type DeviceAllocations } from "../interfaces/local.ts";
+import type { DeviceAllocations } from "../interfaces/local.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
 import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
@@ -55,7 +55,10 @@ export interface SyncOptions {
   now?: () => number;
   /** Most TC filters one interface may need before it is enforced as deny-all; 0: no limit. */
   maxFiltersPerInterface?: number;
-  /** The kubelet's VF allocations for this sync; absent: the pods' annotations alone. */
+  /**
+   * The kubelet's VF allocations for this sync; absent: the pods' annotations
+   * alone. When they move, the source is expected to call {@link NodeSync.markAll}.
+   */
   devices?: () => Promise<DeviceAllocations>;
 }
 
@@ -85,8 +88,6 @@ function podOf(change: RulesChange): string {
 /** Syncs the node's rules; mark work with {@link markDirty}/{@link markAll}, do it with {@link run}. */
 export class NodeSync {
   readonly #applied = new Map<string, Applied>();
-  /** The kubelet's allocations at the previous sync, as text; null before the first. */
-  #devicesText: string | null = null;
   /** Per interface over the filter limit, the warning last given. */
   readonly #overLimit = new Map<string, string>();
   /** Per interface, the error last logged (to log once per distinct error). */
@@ -122,18 +123,20 @@ export class NodeSync {
   /** Runs one sync of what was marked; resolves true when everything was applied. */
   async run(): Promise<boolean> {
     const start = this.#now();
-    let full = this.#full;
-    const dirty = this.#dirty;
-    this.#full = false;
-    this.#dirty = new Set();
+    let full = false;
+    let dirty = new Set<string>();
     let changes: RulesChange[] = [];
     let results: RulesResult[] = [];
     let failures = 0;
     let syncError: string | undefined;
     try {
+      // Asked before the work is taken: when the kubelet's allocations moved, its source
+      // marks every pod (the daemon wires it to markAll), and this sync takes that up.
       const devices = this.options.devices ? await this.options.devices() : null;
-      // When the kubelet's allocations moved, every local pod may be concerned.
-      if (devices && this.#devicesChanged(devices)) full = true;
+      full = this.#full;
+      dirty = this.#dirty;
+      this.#full = false;
+      this.#dirty = new Set();
       const snapshot = this.options.snapshot();
       const state = full ? snapshot : scopeToPods(snapshot, this.options.node, dirty);
       const rendered = computeNodeRules(state, {
@@ -243,14 +246,6 @@ export class NodeSync {
       }
     }
     return failures;
-  }
-
-  /** Whether the kubelet's allocations differ from those of the previous sync (remembers them). */
-  #devicesChanged(devices: DeviceAllocations): boolean {
-    const text = allocationsText(devices);
-    const changed = this.#devicesText !== null && this.#devicesText !== text;
-    this.#devicesText = text;
-    return changed;
   }
 
   /** Warns once per interface (and again when the figures change) that it is over the limit. */

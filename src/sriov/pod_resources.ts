@@ -99,23 +99,21 @@ export class KubeletDevices {
   #last: DeviceAllocations | null = null;
   #lastText = "";
   #failing = false;
+  #onChange: () => void = () => {};
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly client: { list(): Promise<DeviceAllocations> }) {}
 
   /**
-   * Asks the kubelet every `periodMs` and calls `onChange` when its answer
-   * differs from the last one (allocations move without any API event, and a
-   * kubelet that comes back must be heard without one).
+   * Calls `onChange` whenever an answer differs from the one before it, from
+   * a sync or from asking the kubelet every `periodMs` (allocations move
+   * without any API event, and a kubelet that comes back must be heard
+   * without one).
    */
   watch(onChange: () => void, periodMs = 5000): void {
     this.stop();
-    this.#timer = setInterval(() => {
-      const before = this.#lastText;
-      this.current().then(() => {
-        if (this.#lastText !== before) onChange();
-      }, () => {});
-    }, periodMs);
+    this.#onChange = onChange;
+    this.#timer = setInterval(() => this.current().catch(() => {}), periodMs);
   }
 
   /** Stops {@link watch}. */
@@ -128,7 +126,10 @@ export class KubeletDevices {
   async current(): Promise<DeviceAllocations> {
     try {
       this.#last = await this.client.list();
-      this.#lastText = allocationsText(this.#last);
+      const text = allocationsText(this.#last);
+      const changed = this.#lastText !== "" && text !== this.#lastText;
+      this.#lastText = text;
+      if (changed) this.#onChange();
       if (this.#failing) log.info("kubelet PodResources answers again");
       this.#failing = false;
       return this.#last;

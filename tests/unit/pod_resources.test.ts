@@ -60,3 +60,21 @@ Deno.test("pod resources: the last answer holds while the kubelet is away; none 
   assert.equal(first.get("app/web")?.get("r")?.[0], "0000:3b:02.1");
   assert.equal(await devices.current(), first, "the kubelet is away: its last answer");
 });
+
+Deno.test("pod resources: a changed answer is reported, by whichever caller fetched it", async () => {
+  const web = (pci: string): DeviceAllocations => new Map([["app/web", new Map([["r", [pci]]])]]);
+  const answers = [web("0000:3b:02.1"), web("0000:3b:02.1"), web("0000:3b:02.2")];
+  const devices = new KubeletDevices({ list: () => Promise.resolve(answers.shift()!) });
+  let changes = 0;
+  devices.watch(() => changes++, 3_600_000);
+  try {
+    await devices.current();
+    assert.equal(changes, 0, "the first answer is no change");
+    await devices.current();
+    assert.equal(changes, 0, "the same answer again");
+    await devices.current();
+    assert.equal(changes, 1, "a VF moved");
+  } finally {
+    devices.stop();
+  }
+});
