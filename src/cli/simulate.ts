@@ -6,10 +6,8 @@
 import { loadManifests } from "../cluster/manifests.ts";
 import { formatObjectError } from "../cluster/types.ts";
 import { computeNodeRules } from "../policy/engine.ts";
-import { generateProgram } from "../tc/generate.ts";
-import type { TcFilter } from "../tc/model.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
-import { programKey, resolveEnds } from "../tc/simulator/endpoints.ts";
+import { nodePrograms, resolveEnds } from "../tc/simulator/endpoints.ts";
 import { type FlowResult, simulateFlow } from "../tc/simulator/flow.ts";
 import type { SimulateOptions } from "./simulate_flags.ts";
 
@@ -39,17 +37,9 @@ export async function runSimulate(options: SimulateOptions): Promise<number> {
     node: options.node,
     networkPlugins: options.networkPlugins,
   });
-  const programs = new Map<string, readonly TcFilter[]>();
-  rendered.interfaces.forEach((iface, i) => {
-    const rules = withinFilterLimit(iface, options.maxFiltersPerInterface);
-    const program = generateProgram(rules, { device: `rep${i}`, zone: i + 1, generation: 1 });
-    if (program.enabled) {
-      programs.set(
-        programKey(`${iface.pod.namespace}/${iface.pod.name}`, iface.network),
-        program.filters,
-      );
-    }
-  });
+  const programs = nodePrograms(
+    rendered.interfaces.map((rules) => withinFilterLimit(rules, options.maxFiltersPerInterface)),
+  );
   let ends;
   try {
     ends = resolveEnds(loaded.state.pods, programs, {
@@ -62,15 +52,17 @@ export async function runSimulate(options: SimulateOptions): Promise<number> {
     console.error(`multi-networkpolicy-tc simulate: ${(error as Error).message}`);
     return 1;
   }
+  // ICMP has no port: the flag's default stands for none.
+  const port = options.protocol === "ICMP" ? undefined : options.port;
   const result = simulateFlow(ends.from, ends.to, {
     protocol: options.protocol,
-    port: options.protocol === "ICMP" ? undefined : options.port,
+    port,
     family: options.family,
   });
-  const port = options.protocol === "ICMP" ? "" : `:${options.port}`;
   const header =
     `${options.protocol} ${ends.from.label} (${ends.from.address}) -> ${ends.to.label} ` +
-    `(${ends.to.address}${port}) on ${ends.network}, node ${options.node}, software`;
+    `(${ends.to.address}${port === undefined ? "" : `:${port}`}) on ${ends.network}, ` +
+    `node ${options.node}, software`;
   if (options.output === "json") {
     console.log(JSON.stringify(
       {
@@ -81,7 +73,7 @@ export async function runSimulate(options: SimulateOptions): Promise<number> {
         from: { label: ends.from.label, address: ends.from.address },
         to: { label: ends.to.label, address: ends.to.address },
         protocol: options.protocol,
-        port: options.protocol === "ICMP" ? null : options.port,
+        port: port ?? null,
         packets: result.packets,
       },
       null,

@@ -9,12 +9,10 @@
 import assert from "node:assert/strict";
 import { stateFromObjects } from "../../src/cluster/manifests.ts";
 import { computeNodeRules } from "../../src/policy/engine.ts";
-import { generateProgram } from "../../src/tc/generate.ts";
-import type { TcFilter } from "../../src/tc/model.ts";
 import { Conntrack } from "../../src/tc/simulator/conntrack.ts";
 import { describeProbe, parseScenario } from "../kernel/scenario/format.ts";
 import { describeFlow, simulateProbe } from "../kernel/scenario/simulate.ts";
-import { programKey } from "../../src/tc/simulator/endpoints.ts";
+import { nodePrograms } from "../../src/tc/simulator/endpoints.ts";
 
 const DIR = new URL("../kernel/scenarios/", import.meta.url);
 
@@ -29,14 +27,7 @@ for (const file of files) {
       node: scenario.node,
       networkPlugins: ["accelerated-bridge"],
     });
-    const programs = new Map<string, TcFilter[]>();
-    rules.interfaces.forEach((iface, i) => {
-      const program = generateProgram(iface, { device: `rep${i}`, zone: i + 1, generation: 1 });
-      programs.set(
-        programKey(`${iface.pod.namespace}/${iface.pod.name}`, iface.network),
-        program.filters,
-      );
-    });
+    const programs = nodePrograms(rules.interfaces);
     const conntrack = new Conntrack();
     const wrong: string[] = [];
     for (const [i, probe] of scenario.probes.entries()) {

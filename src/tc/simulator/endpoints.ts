@@ -5,8 +5,10 @@
  * the flow's network; a plain address is a host on the bridge, with no
  * representor of its own.
  */
-import type { Pod } from "../../cluster/types.ts";
+import { type Pod, podKey } from "../../cluster/types.ts";
 import { parseIp } from "../../net/ip.ts";
+import type { InterfaceRules } from "../../policy/model.ts";
+import { generateProgram } from "../generate.ts";
 import type { TcFilter } from "../model.ts";
 import type { FlowEnd } from "./flow.ts";
 
@@ -16,6 +18,21 @@ export type ProgramsByInterface = ReadonlyMap<string, readonly TcFilter[]>;
 /** The key of one pod interface's program: `namespace/pod|namespace/network`. */
 export function programKey(pod: string, network: string): string {
   return `${pod}|${network}`;
+}
+
+/**
+ * The programs a node's interfaces get, as the agent would write them, each
+ * with a zone of its own (zone i + 1 for the i-th interface).
+ */
+export function nodePrograms(interfaces: readonly InterfaceRules[]): Map<string, TcFilter[]> {
+  const programs = new Map<string, TcFilter[]>();
+  interfaces.forEach((rules, i) => {
+    const program = generateProgram(rules, { device: `rep${i}`, zone: i + 1, generation: 1 });
+    if (program.enabled) {
+      programs.set(programKey(podKey(rules.pod), rules.network), program.filters);
+    }
+  });
+  return programs;
 }
 
 /** A flow as a person asks about it. */

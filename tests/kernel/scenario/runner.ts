@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
+import { podKey } from "../../../src/cluster/types.ts";
 import type { TcDriver } from "../../../src/tc/driver.ts";
 import { createDriver } from "../../../src/drivers/factory.ts";
 import { rulesFor } from "../../support/cluster.ts";
@@ -57,10 +58,7 @@ export async function readPrograms(
   for (const iface of topology.interfaces) {
     const state = await driver.read(iface.representor);
     if (state.filters.length === 0) continue;
-    programs.set(
-      programKey(`${iface.pod.namespace}/${iface.pod.name}`, iface.network),
-      state.filters,
-    );
+    programs.set(programKey(podKey(iface.pod), iface.network), state.filters);
   }
   return programs;
 }
