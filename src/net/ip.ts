@@ -252,11 +252,6 @@ function unionV4(lists: Interval<number>[][]): Interval<number>[] {
   return out;
 }
 
-/** The union of several sets. */
-export function union(...sets: AddressSet[]): AddressSet {
-  return unionAll(sets);
-}
-
 /** The union of a list of sets, however long (no argument spread). */
 export function unionAll(sets: readonly AddressSet[]): AddressSet {
   if (sets.length === 1) return sets[0];

@@ -6,7 +6,7 @@ import {
   parseIp,
   setFromCidrs,
   setToCidrs,
-  union,
+  unionAll,
 } from "../../src/net/ip.ts";
 
 const cidrs = (...texts: string[]) => setFromCidrs(texts.map((t) => parseCidr(t)!));
@@ -58,7 +58,7 @@ Deno.test("ip: CIDRs are canonicalised and bounded", () => {
 
 Deno.test("ip: union merges overlapping and adjacent prefixes", () => {
   assert.deepEqual(show(cidrs("10.0.0.0/25", "10.0.0.128/25", "10.0.0.64/26")), ["10.0.0.0/24"]);
-  assert.deepEqual(show(union(cidrs("10.0.1.0/24"), cidrs("10.0.0.0/24", "fd00::/64"))), [
+  assert.deepEqual(show(unionAll([cidrs("10.0.1.0/24"), cidrs("10.0.0.0/24", "fd00::/64")])), [
     "10.0.0.0/23",
     "fd00::/64",
   ]);
