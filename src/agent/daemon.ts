@@ -14,7 +14,13 @@ import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
 import type { LivenessPolicy } from "../watching/liveness.ts";
 import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
-import { type EndpointServer, healthRoutes, metricsRoutes, startEndpointServer } from "./health.ts";
+import {
+  type EndpointServer,
+  healthRoutes,
+  metricsRoutes,
+  type Routes,
+  startEndpointServer,
+} from "./health.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { KubeletDevices, PodResourcesClient } from "../sriov/pod_resources.ts";
 import type { RulesSink } from "./sink.ts";
@@ -139,29 +145,31 @@ export function startDaemon(
     },
   }, { backoff, metrics, liveness: hooks.liveness });
   const abort = new AbortController();
-  const servers: EndpointServer[] = [];
   const notReady = (): string | null => {
     if (!watcher.synced) return "caches not synced";
     if (loop.lastSyncOk === null) return "first sync pending";
     if (!loop.lastSyncOk) return "last sync failed";
     return null;
   };
-  let healthAddress: string | null = null;
-  let metricsAddress: string | null = null;
-  if (options.healthAddress !== "") {
-    const shared = options.metricsAddress === options.healthAddress;
-    const routes = shared
-      ? { ...healthRoutes(notReady), ...metricsRoutes(metrics) }
-      : healthRoutes(notReady);
-    servers.push(startEndpointServer(options.healthAddress, routes));
-    healthAddress = servers[0].address;
-    if (shared) metricsAddress = healthAddress;
+  // One listener per address: health and metrics on the same address share it.
+  const routesByAddress = new Map<string, Routes>();
+  for (
+    const [address, routes] of [
+      [options.healthAddress, healthRoutes(notReady)],
+      [options.metricsAddress, metricsRoutes(metrics)],
+    ] as const
+  ) {
+    if (address !== "") {
+      routesByAddress.set(address, { ...routesByAddress.get(address), ...routes });
+    }
   }
-  if (options.metricsAddress !== "" && metricsAddress === null) {
-    const server = startEndpointServer(options.metricsAddress, metricsRoutes(metrics));
-    servers.push(server);
-    metricsAddress = server.address;
-  }
+  const servers = new Map<string, EndpointServer>(
+    [...routesByAddress].map((
+      [address, routes],
+    ) => [address, startEndpointServer(address, routes)]),
+  );
+  const healthAddress = servers.get(options.healthAddress)?.address ?? null;
+  const metricsAddress = servers.get(options.metricsAddress)?.address ?? null;
   log.info("starting", { node, networkPlugins: options.networkPlugins.join(",") });
   events.started(`multi-networkpolicy-tc started on node ${node}`);
   void watcher.start(abort.signal);
@@ -178,7 +186,7 @@ export function startDaemon(
         await watcher.stop();
         await loop.stop();
         await events.flush();
-        await Promise.all(servers.map((server) => server.shutdown()));
+        await Promise.all([...servers.values()].map((server) => server.shutdown()));
         kubelet?.devices.stop();
         kubelet?.client.close();
         log.info("stopped; programmed rules are left in place");
