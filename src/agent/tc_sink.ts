@@ -1,39 +1,62 @@
 /**
- * The production rules sink: finds each interface's VF representor from its
- * PCI address and brings it to its rules with the TC actuator. Interfaces
- * that went away (pod deleted, moved to another node, network no longer
- * policed) are cleaned; a representor that disappeared needs no cleaning.
+ * The production rules sink: places every local interface on the node's
+ * e-switches (its representor, its PF's uplink and its conntrack zone, from
+ * the VF's PCI address), works out what each device must check
+ * (src/tc/placement.ts) and brings every device to its program with the TC
+ * actuator. Devices that no longer need a program are cleaned; a
+ * representor that disappeared needs no cleaning.
  */
 import { DeviceMissing } from "../tc/driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
-import type { Actuator } from "../tc/actuator.ts";
+import { type Actuator, interfaceRulesFile, type RulesFile } from "../tc/actuator.ts";
+import { deviceProgram, type DeviceRole, isPoliced } from "../tc/generate.ts";
+import { nodeRoles, type PlacedInterface } from "../tc/placement.ts";
+import { MAX_ZONES, ZoneAllocator } from "../tc/zones.ts";
 import type { RulesChange, RulesResult, RulesSink } from "./sink.ts";
 
-/** Maps a VF's PCI address to its representor netdev (src/sriov/representor.ts). */
-export interface RepresentorLookup {
-  resolve(pciAddress: string): Promise<string>;
+/** Where a VF sits: its representor, its PF's uplink representor and its e-switch. */
+export interface VfPlacement {
+  representor: string;
+  uplink: string;
+  switchId: string;
 }
 
-interface Programmed {
-  device: string;
-  uid: string;
+/** Maps a VF's PCI address to where it sits (src/sriov/representor.ts). */
+export interface RepresentorLookup {
+  lookup(pciAddress: string): Promise<VfPlacement>;
 }
 
 function reason(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
-/** Applies rule changes to representors through the actuator. */
+function rulesFileOf(role: DeviceRole): RulesFile {
+  if (role.sender) return interfaceRulesFile(role.sender.rules, role.device);
+  return {
+    dir: "uplinks",
+    name: `${role.device}.rules`,
+    header: [
+      `uplink ${role.device}: ingress policy of ` +
+      role.receivers.map(({ rules }) => `${rules.pod.namespace}/${rules.pod.name}`).join(", "),
+    ],
+  };
+}
+
+/** Applies rule changes to the node's devices through the actuator. */
 export class TcSink implements RulesSink {
-  #programmed = new Map<string, Programmed>();
+  /** The rules of every interface to enforce, by interface key. */
+  readonly #rules = new Map<string, InterfaceRules>();
+  /** Devices carrying a program of ours, and the pod UID whose rules file they have. */
+  #programmed = new Map<string, string | undefined>();
+  readonly #zones = new ZoneAllocator();
   #swept = false;
 
   /**
-   * `allRepresentors` lists the node's VF representors; after the first
-   * apply in which every interface succeeded (the first full sync), those not
-   * carrying any interface's rules are cleaned: what pods deleted while the
-   * agent was down left behind.
+   * `allRepresentors` lists the node's representors (VFs and uplinks); after
+   * the first apply in which every interface succeeded (the first full
+   * sync), those not carrying any program are cleaned: what pods deleted
+   * while the agent was down left behind.
    */
   constructor(
     private readonly actuator: Actuator,
@@ -41,24 +64,65 @@ export class TcSink implements RulesSink {
     private readonly allRepresentors?: () => Promise<string[]>,
   ) {}
 
-  /** Representors currently carrying rules for some interface. */
+  /** Devices currently carrying a program. */
   devices(): Set<string> {
-    return new Set([...this.#programmed.values()].map((p) => p.device));
+    return new Set(this.#programmed.keys());
   }
 
   async apply(changes: RulesChange[]): Promise<RulesResult[]> {
-    const results: RulesResult[] = [];
     for (const change of changes) {
+      if (change.rules) this.#rules.set(change.key, change.rules);
+      else this.#rules.delete(change.key);
+    }
+    const { placed, errors, held } = await this.#place();
+    const roles = nodeRoles([...placed.values()]);
+    const deviceErrors = new Map<string, string>();
+    const filters = new Map<string, number>();
+    const sync = async (role: DeviceRole, deferStaleHooks: boolean) => {
       try {
-        results.push(
-          change.rules
-            ? await this.#enforce(change.key, change.rules)
-            : await this.#remove(change.key, change.previous),
+        const result = await this.actuator.sync(
+          role.device,
+          (generation) => deviceProgram(role, generation),
+          { rulesFile: rulesFileOf(role), deferStaleHooks, verify: !deferStaleHooks },
         );
+        filters.set(role.device, result.filters);
+        return result.deferred;
       } catch (error) {
-        results.push({ key: change.key, error: reason(error) });
+        if (error instanceof DeviceMissing) this.actuator.forget(role.device);
+        deviceErrors.set(role.device, reason(error));
+        return 0;
+      }
+    };
+    // Every device gets its program first; only then do the checks an earlier program kept
+    // on egress hooks go, so traffic meets the old checks or the new ones, never neither.
+    const leftovers: DeviceRole[] = [];
+    for (const role of roles) if (await sync(role, true) > 0) leftovers.push(role);
+    for (const role of leftovers) if (!deviceErrors.has(role.device)) await sync(role, false);
+    const wanted = new Map(roles.map((role) => [role.device, role.sender?.rules.pod.uid]));
+    for (const [device, uid] of this.#programmed) {
+      if (wanted.has(device) || held.has(device)) continue;
+      try {
+        await this.#cleanQuietly(device, uid);
+      } catch (error) {
+        log.warning("cannot clean a device that needs no program any more; will retry", {
+          device,
+          err: reason(error),
+        });
+        wanted.set(device, uid);
       }
     }
+    for (const device of held) if (this.#programmed.has(device)) wanted.set(device, undefined);
+    this.#programmed = wanted;
+    const results = changes.map((change): RulesResult => {
+      if (!change.rules) return { key: change.key, filters: 0 };
+      const error = errors.get(change.key);
+      if (error !== undefined) return { key: change.key, error };
+      const where = placed.get(change.key)!;
+      const failed = deviceErrors.get(where.representor) ??
+        (isPoliced(change.rules) ? deviceErrors.get(where.uplink) : undefined);
+      if (failed !== undefined) return { key: change.key, error: failed };
+      return { key: change.key, filters: filters.get(where.representor) ?? 0 };
+    });
     if (!this.#swept && this.allRepresentors && results.every((r) => !r.error)) {
       this.#swept = true;
       await this.#sweepOrphans(this.allRepresentors);
@@ -66,12 +130,45 @@ export class TcSink implements RulesSink {
     return results;
   }
 
+  /** Every interface placed on its devices, with a zone when policed; the failures by key. */
+  async #place(): Promise<{
+    placed: Map<string, PlacedInterface>;
+    errors: Map<string, string>;
+    /** Representors of interfaces left as they are (no zone could be given). */
+    held: Set<string>;
+  }> {
+    const placed = new Map<string, PlacedInterface>();
+    const errors = new Map<string, string>();
+    const held = new Set<string>();
+    this.#zones.retain(new Set(this.#rules.keys()));
+    for (const [key, rules] of this.#rules) {
+      let where: VfPlacement;
+      try {
+        where = await this.representors.lookup(rules.pciAddress);
+      } catch (error) {
+        errors.set(key, reason(error));
+        continue;
+      }
+      const zone = isPoliced(rules) ? this.#zones.assign(where.switchId, key) : 0;
+      if (zone === null) {
+        errors.set(
+          key,
+          `no conntrack zone left on e-switch ${where.switchId} (all ${MAX_ZONES} in use): ` +
+            `interface not enforced`,
+        );
+        held.add(where.representor);
+        continue;
+      }
+      placed.set(key, { rules, ...where, zone });
+    }
+    return { placed, errors, held };
+  }
+
   async #sweepOrphans(list: () => Promise<string[]>): Promise<void> {
-    const inUse = this.devices();
     let cleaned = 0;
     try {
       for (const device of await list()) {
-        if (inUse.has(device)) continue;
+        if (this.#programmed.has(device)) continue;
         const result = await this.actuator.clean(device);
         this.actuator.forget(device);
         if (result.commands > 0) cleaned++;
@@ -80,40 +177,6 @@ export class TcSink implements RulesSink {
     } catch (error) {
       log.warning("could not sweep left-over representors", { err: reason(error) });
     }
-  }
-
-  async #enforce(key: string, rules: InterfaceRules): Promise<RulesResult> {
-    const device = await this.representors.resolve(rules.pciAddress);
-    const before = this.#programmed.get(key);
-    if (before && before.device !== device) {
-      await this.#cleanQuietly(before.device, before.uid);
-    }
-    try {
-      const result = await this.actuator.sync(device, rules);
-      this.#programmed.set(key, { device, uid: rules.pod.uid });
-      return { key, filters: result.filters };
-    } catch (error) {
-      if (error instanceof DeviceMissing) this.actuator.forget(device);
-      throw error;
-    }
-  }
-
-  async #remove(key: string, previous: InterfaceRules | undefined): Promise<RulesResult> {
-    const known = this.#programmed.get(key);
-    this.#programmed.delete(key);
-    let device = known?.device;
-    if (!device && previous) {
-      try {
-        device = await this.representors.resolve(previous.pciAddress);
-      } catch {
-        return { key, filters: 0 }; // The VF is gone: nothing left to clean.
-      }
-    }
-    // Another interface may have taken this VF over (its claim moved between pods): its
-    // program stays.
-    if (device && this.devices().has(device)) return { key, filters: 0 };
-    if (device) await this.#cleanQuietly(device, known?.uid ?? previous?.pod.uid);
-    return { key, filters: 0 };
   }
 
   async #cleanQuietly(device: string, uid?: string): Promise<void> {

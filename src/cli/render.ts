@@ -7,7 +7,10 @@ import { formatObjectError } from "../cluster/types.ts";
 import type { AllowEntry, DirectionRules, InterfaceRules, NodeRules } from "../policy/model.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { batchText } from "../tc/serialize.ts";
-import { generateProgram } from "../tc/generate.ts";
+import { deviceProgram, type DeviceRole } from "../tc/generate.ts";
+import { checkProgram, type ProgramCheck } from "../tc/offload/checker.ts";
+import { MLX5_PROFILE, type OffloadProfile } from "../tc/offload/profile.ts";
+import { nodeRoles, PLACEHOLDER_UPLINK, placeholderPlacement } from "../tc/placement.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
 import type { RenderOptions } from "./render_flags.ts";
 
@@ -60,31 +63,93 @@ export function formatRulesText(result: NodeRules): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Placeholder device in `-o tc` output: the representor is only known on the node. */
-export const PLACEHOLDER_DEVICE = "REPRESENTOR";
+/** The checker's counts for a program, as one line's end. */
+function checkText(check: ProgramCheck): string {
+  const { filters, hardware, softwareOnly, breaks } = check.summary;
+  return `${filters} filters: ${hardware} hardware, ${softwareOnly} software-only, ${breaks} breaks`;
+}
 
-/** Formats each interface's full TC program as `tc -batch` text. */
+/** What a device is, for people. */
+function describeRole(role: DeviceRole): string {
+  const sender = role.sender?.rules;
+  return sender
+    ? `representor of ${sender.pod.namespace}/${sender.pod.name} ${sender.interfaceName} ` +
+      `(network ${sender.network}, PCI ${sender.pciAddress})`
+    : "uplink of the PF";
+}
+
+/** One device's program as a comment header and `tc -batch` text. */
+function deviceText(role: DeviceRole): string[] {
+  const program = deviceProgram(role, 1);
+  const receivers = role.receivers.map(({ rules }) => `${rules.pod.namespace}/${rules.pod.name}`);
+  return [
+    `# ${role.device}: ${describeRole(role)}: ${checkText(checkProgram(program.filters))}`,
+    ...(receivers.length > 0
+      ? [`#   checks traffic entering here for ${receivers.join(", ")}`]
+      : []),
+    batchText(role.device, [
+      { op: "qdisc-add" },
+      ...program.filters.map((filter) => ({ op: "filter-add" as const, filter })),
+    ]),
+  ];
+}
+
+/** The devices the node's interfaces need programs on, with placeholder names. */
+function nodeDevices(result: NodeRules) {
+  const placed = placeholderPlacement(result.interfaces);
+  return { placed, roles: nodeRoles(placed) };
+}
+
+/**
+ * Formats the TC program of every device of the node as `tc -batch` text:
+ * the representor of each interface (REP0, REP1, ... in the order of the
+ * text output) and the uplink (UPLINK), with one conntrack zone per
+ * interface, each with the offload checker's counts.
+ */
 export function formatRulesTc(result: NodeRules): string {
-  const out: string[] = [];
-  for (const rules of result.interfaces) {
-    const program = generateProgram(rules, { device: PLACEHOLDER_DEVICE, zone: 1, generation: 1 });
+  const { placed, roles } = nodeDevices(result);
+  const out: string[] = [
+    `# ${PLACEHOLDER_UPLINK} stands for the uplink representor of the VFs' PF, REP<i> for the ` +
+    `representor of the i-th interface; zone i+1 is its conntrack zone`,
+  ];
+  for (const role of roles) out.push(...deviceText(role));
+  const programmed = new Set(roles.map((role) => role.device));
+  placed.forEach((p) => {
+    if (programmed.has(p.representor)) return;
     out.push(
-      `# ${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} (network ${rules.network}, ` +
-        `PCI ${rules.pciAddress}): ${program.filters.length} filters`,
+      `# ${p.representor}: representor of ${p.rules.pod.namespace}/${p.rules.pod.name} ` +
+        `${p.rules.interfaceName} (network ${p.rules.network}): no filters (nothing to check)`,
+      "",
     );
-    if (!program.enabled) {
-      out.push("# both directions open: no qdisc, no filters", "");
-      continue;
-    }
-    out.push(
-      `# ${PLACEHOLDER_DEVICE} stands for the VF's representor, zone 1 for its conntrack zone`,
-      batchText(PLACEHOLDER_DEVICE, [
-        { op: "qdisc-add" },
-        ...program.filters.map((filter) => ({ op: "filter-add" as const, filter })),
-      ]),
-    );
-  }
+  });
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * The offload check of every device's program: per device its counts, and
+ * each filter that would break on the NIC with the reason. `breaks` is the
+ * number of such filters.
+ */
+export function formatOffloadCheck(
+  result: NodeRules,
+  profile: OffloadProfile = MLX5_PROFILE,
+): { text: string; breaks: number } {
+  const lines: string[] = [`offload profile: ${profile.name}`];
+  let breaks = 0;
+  for (const role of nodeDevices(result).roles) {
+    const check = checkProgram(deviceProgram(role, 1).filters, profile);
+    lines.push(`${role.device} (${describeRole(role)}): ${checkText(check)}`);
+    for (const item of check.filters) {
+      if (item.classification !== "breaks") continue;
+      breaks++;
+      const f = item.filter;
+      lines.push(
+        `  breaks: ${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle}: ${item.reason}`,
+      );
+    }
+    for (const note of check.notes) lines.push(`  note: ${note}`);
+  }
+  return { text: `${lines.join("\n")}\n`, breaks };
 }
 
 /** Writes all of `text` to stdout; a reader that went away (`| head`) is not an error. */
@@ -113,7 +178,14 @@ export async function runRender(options: RenderOptions): Promise<number> {
   const errors = [...loaded.errors, ...result.errors];
   for (const warning of loaded.warnings) console.error(`warning: ${formatObjectError(warning)}`);
   for (const error of errors) console.error(`error: ${formatObjectError(error)}`);
-  if (options.output === "json") {
+  if (options.offloadCheck) {
+    const check = formatOffloadCheck(result);
+    await writeStdout(check.text);
+    if (check.breaks > 0) {
+      console.error(`error: ${check.breaks} filters would break on the NIC (see above)`);
+      return 1;
+    }
+  } else if (options.output === "json") {
     await writeStdout(`${JSON.stringify({ ...result, errors }, null, 2)}\n`);
   } else if (options.output === "tc") {
     await writeStdout(formatRulesTc(result));

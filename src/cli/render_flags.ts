@@ -5,7 +5,7 @@
  */
 import { flagsUsage } from "./flag_help.ts";
 import { parseFlags } from "./flag_parse.ts";
-import { arrayFlag, type Flag, stringFlag, UsageError } from "./flag_table.ts";
+import { arrayFlag, boolFlag, type Flag, stringFlag, UsageError } from "./flag_table.ts";
 import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG, outputFlag } from "./shared_flags.ts";
 
 /** Output formats of `render`. */
@@ -18,6 +18,7 @@ export interface RenderOptions {
   networkPlugins: string[];
   maxFiltersPerInterface: number;
   output: typeof RENDER_FORMATS[number];
+  offloadCheck: boolean;
   help: boolean;
 }
 
@@ -43,8 +44,15 @@ export const RENDER_FLAGS = {
   output: outputFlag("render", RENDER_FORMATS, {
     text: "each direction's state and allow list, for people",
     json: "the rule model",
-    tc: "the tc -batch program per interface, as the agent would apply it to a representor " +
-      "with nothing of ours",
+    tc: "the tc -batch program of every device (representors, uplink), as the agent would " +
+      "apply it to a device with nothing of ours, with the offload checker's counts",
+  }),
+  offloadCheck: boolFlag({
+    name: "offload-check",
+    default: false,
+    group: "render",
+    help: "check every device's program against the NIC's offload profile (mlx5); print the " +
+      "counts per device and each filter that would break in hardware; exit 1 if any would",
   }),
   help: HELP_FLAG,
 } as const;
@@ -70,7 +78,8 @@ Problems with objects are printed to stderr, one line each ("error: ..."),
 naming the object and the field; the rest is still rendered. Unknown fields
 of a MultiNetworkPolicy are printed as "warning: ..." lines and change
 nothing. Exit status: 0 when no error was found (warnings aside), 1 when some
-were (output is still complete), 2 on usage errors.
+were (output is still complete) or, with --offload-check, when a filter would
+break on the NIC, 2 on usage errors.
 
 Flags:
 ${flagsUsage(flags)}

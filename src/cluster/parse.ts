@@ -26,6 +26,7 @@ import {
   readMeta,
   readObject,
   readString,
+  type Reporter,
 } from "./reader.ts";
 
 export { NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION, parsePod } from "./parse_pod.ts";
@@ -59,6 +60,7 @@ export function parseNetworkAttachmentDefinition(
   const spec = readObject(raw, "spec", "spec", r) ?? {};
   const configText = readString(spec, "config", "spec.config", r);
   let pluginType = "";
+  let encapsulation: { vlan?: number; trunk?: boolean } = {};
   if (configText.trim() !== "") {
     try {
       const config: Json = JSON.parse(configText);
@@ -66,6 +68,7 @@ export function parseNetworkAttachmentDefinition(
         r.add("spec.config", `want a JSON object, got ${describe(config)}`);
       } else if (typeof config.type === "string") {
         pluginType = config.type;
+        encapsulation = readEncapsulation(config, r);
       } else if (Array.isArray(config.plugins)) {
         const first = config.plugins[0];
         if (isObject(first) && typeof first.type === "string") pluginType = first.type;
@@ -86,9 +89,36 @@ export function parseNetworkAttachmentDefinition(
       name: meta.name,
       pluginType,
       resourceName: resourceProblem ? "" : resourceName,
+      ...encapsulation,
     },
     errors: r.errors,
   };
+}
+
+/**
+ * The VLAN settings of an accelerated-bridge config: `vlan` (1-4094; 0 or
+ * absent: untagged) and `trunk` (a non-empty list: pods may send tagged
+ * frames). A malformed `trunk` counts as a trunk, so tagged frames stay policed.
+ */
+function readEncapsulation(
+  config: JsonObject,
+  r: Reporter,
+): { vlan?: number; trunk?: boolean } {
+  const out: { vlan?: number; trunk?: boolean } = {};
+  const vlan = config.vlan;
+  if (vlan !== undefined && vlan !== 0) {
+    if (typeof vlan === "number" && Number.isInteger(vlan) && vlan >= 1 && vlan <= 4094) {
+      out.vlan = vlan;
+    } else r.add("spec.config.vlan", `want a VLAN id 0-4094, got ${describe(vlan)}`);
+  }
+  const trunk = config.trunk;
+  if (trunk !== undefined) {
+    if (!Array.isArray(trunk)) {
+      r.add("spec.config.trunk", `want a list, got ${describe(trunk)}; tagged frames stay policed`);
+      out.trunk = true;
+    } else if (trunk.length > 0) out.trunk = true;
+  }
+  return out;
 }
 
 /** The parser of each supported kind. */

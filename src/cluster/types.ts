@@ -94,6 +94,10 @@ export interface NetworkAttachmentDefinition {
    * `k8s.v1.cni.cncf.io/resourceName`); "" when not set.
    */
   resourceName: string;
+  /** The config's `vlan`: frames of the network are tagged with it on the wire; absent: none. */
+  vlan?: number;
+  /** True when the config's `trunk` lets pods send 802.1Q-tagged frames themselves. */
+  trunk?: boolean;
 }
 
 /** A numeric or named port in a policy. */

@@ -94,6 +94,15 @@ export function parseCidr(text: string): Cidr | null {
   return { family: ip.family, base: ip.value & ~hostMask, prefix };
 }
 
+/** Whether the prefix `cidr` (text) contains the address `ip` (text); false when either is malformed. */
+export function cidrContains(cidr: string, ip: string): boolean {
+  const prefix = parseCidr(cidr);
+  const address = parseIp(ip);
+  if (!prefix || !address || prefix.family !== address.family) return false;
+  const hostBits = BigInt(BITS[prefix.family] - prefix.prefix);
+  return (address.value >> hostBits) === (prefix.base >> hostBits);
+}
+
 function formatV4Number(value: number): string {
   return `${Math.floor(value / 16777216)}.${Math.floor(value / 65536) % 256}.${
     Math.floor(value / 256) % 256

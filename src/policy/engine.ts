@@ -327,6 +327,8 @@ export function computeNodeRules(state: ClusterState, options: EngineOptions): N
       pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
       network,
       pluginType: iface.nad.pluginType,
+      ...(iface.nad.vlan !== undefined ? { vlan: iface.nad.vlan } : {}),
+      ...(iface.nad.trunk ? { trunk: true } : {}),
       interfaceName: iface.interfaceName,
       pciAddress: iface.pciAddress,
       ips: iface.ips,

@@ -44,6 +44,10 @@ export interface InterfaceRules {
   /** `namespace/name` of the NetworkAttachmentDefinition. */
   network: string;
   pluginType: string;
+  /** The network's VLAN on the wire (its config's `vlan`); absent: untagged. */
+  vlan?: number;
+  /** True when pods of the network may send 802.1Q-tagged frames (config `trunk`). */
+  trunk?: boolean;
   /** The interface name inside the pod (e.g. `net1`). */
   interfaceName: string;
   /** The VF's PCI address; the representor is found from it. */

@@ -387,9 +387,10 @@ export class RepresentorResolver {
 }
 
 /**
- * Every VF representor netdev in sysfs (`phys_port_name` `pf<P>vf<N>` or
- * `vf<N>`), whatever VF it stands for: where the agent looks for rules left
- * behind by pods that went away while it was not running.
+ * Every representor netdev in sysfs: VF representors (`phys_port_name`
+ * `pf<P>vf<N>` or `vf<N>`) and uplinks (`p<P>`), whatever they stand for:
+ * where the agent looks for rules left behind by pods that went away while
+ * it was not running.
  */
 export async function listRepresentors(sysfsRoot = DEFAULT_SYSFS_ROOT): Promise<string[]> {
   const root = sysfsRoot.replace(/\/+$/, "");
@@ -399,7 +400,7 @@ export async function listRepresentors(sysfsRoot = DEFAULT_SYSFS_ROOT): Promise<
     if (checkInterfaceName(name)) continue;
     const portName = await readOptionalAttribute(`${root}/class/net/${name}/phys_port_name`)
       .catch(() => null);
-    if (portName && /^(pf\d+)?vf\d+$/.test(portName.trim())) out.push(name);
+    if (portName && /^(p\d+|(pf\d+)?vf\d+)$/.test(portName.trim())) out.push(name);
   }
   return out.sort();
 }

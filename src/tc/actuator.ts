@@ -7,7 +7,6 @@
 import type { TcDriver } from "./driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
-import { generateProgram } from "./generate.ts";
 import type { TcCommand, TcProgram } from "./model.ts";
 import { planUpdate, sameFilters } from "./plan.ts";
 import { batchText, checkedDevice } from "./serialize.ts";
@@ -21,24 +20,38 @@ export interface SyncResult {
   filters: number;
   generation: number;
   foreign: string[];
+  /** Filters of ours left on a hook the program no longer uses (`deferStaleHooks`). */
+  deferred: number;
 }
 
-/** How the actuator finds a representor's conntrack zone and where it keeps rule files. */
+/** Where the actuator keeps rule files (`--pod-rules-path`). */
 export interface ActuatorOptions {
   podRulesPath?: string;
-  /** The ct zone for a device; default: derived from its ifindex. */
-  zoneFor?: (device: string) => Promise<number>;
 }
 
-/** The ct zone for a device: from its ifindex, never 0 (the host's default zone). */
-export async function zoneFromIfindex(device: string, sysfs = "/sys"): Promise<number> {
-  const text = await Deno.readTextFile(`${sysfs}/class/net/${checkedDevice(device)}/ifindex`);
-  const ifindex = Number(text.trim());
-  return ((ifindex - 1) % 65_534) + 1;
+/** Where a device's program is written under --pod-rules-path, and the header it gets. */
+export interface RulesFile {
+  /** The directory under the root: a pod's UID, or `uplinks`. */
+  dir: string;
+  /** The file name (without directory). */
+  name: string;
+  /** Comment lines (without `# `) put before the commands. */
+  header: string[];
 }
 
-function rulesFileName(rules: InterfaceRules, device: string): string {
-  return `${rules.network.replace("/", "_")}-${device}.rules`;
+/** The program a device should carry, written into the given generation. */
+export type DesiredProgram = (generation: number) => TcProgram;
+
+/** The rules file of a pod interface's representor. */
+export function interfaceRulesFile(rules: InterfaceRules, device: string): RulesFile {
+  return {
+    dir: rules.pod.uid,
+    name: `${rules.network.replace("/", "_")}-${device}.rules`,
+    header: [
+      `${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} network ${rules.network} ` +
+      `PCI ${rules.pciAddress} representor ${device}`,
+    ],
+  };
 }
 
 /** Applies TC programs through a driver. */
@@ -49,19 +62,16 @@ export class Actuator {
 
   constructor(readonly driver: TcDriver, private readonly options: ActuatorOptions = {}) {}
 
-  /** Makes `device` enforce `rules` (or carry nothing of ours when `rules` is null). */
+  /** Makes `device` carry the program `desiredAt` describes (nothing of ours when null). */
   async sync(
     device: string,
-    rules: InterfaceRules | null,
-    options: { verify?: boolean } = {},
+    desired: DesiredProgram | null,
+    options: { verify?: boolean; rulesFile?: RulesFile; deferStaleHooks?: boolean } = {},
   ): Promise<SyncResult> {
     checkedDevice(device);
-    const enforced = rules !== null && (rules.ingress.isolated || rules.egress.isolated);
-    const zone = enforced ? await (this.options.zoneFor ?? zoneFromIfindex)(device) : 0;
     const desiredAt = (generation: number): TcProgram =>
-      rules
-        ? generateProgram(rules, { device, zone, generation })
-        : { device, enabled: false, zone: 0, generation, filters: [] };
+      desired ? desired(generation) : { device, enabled: false, zone: 0, generation, filters: [] };
+    const enforced = desiredAt(1).enabled;
     const last = this.#applied.get(device);
     if (last && !options.verify) {
       const again = desiredAt(last.generation);
@@ -72,6 +82,7 @@ export class Actuator {
           filters: last.filters.length,
           generation: last.generation,
           foreign: [],
+          deferred: 0,
         };
       }
     }
@@ -82,7 +93,7 @@ export class Actuator {
     const current = last && !options.verify && enforced
       ? { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters }
       : await this.driver.read(device);
-    const plan = planUpdate(current, desiredAt);
+    const plan = planUpdate(current, desiredAt, { deferStaleHooks: options.deferStaleHooks });
     for (const item of plan.foreign) {
       log.warning("found a TC object that is not ours; leaving it", { device, object: item });
     }
@@ -93,8 +104,12 @@ export class Actuator {
       throw error;
     }
     const program = desiredAt(plan.generation || 1);
-    this.#applied.set(device, program);
-    if (rules) await this.#writeRulesFile(rules, device, program);
+    // With filters left behind, the kernel is not yet what was applied: read it next time.
+    if (plan.deferred === 0) this.#applied.set(device, program);
+    else this.#applied.delete(device);
+    if (options.rulesFile && program.enabled) {
+      await this.#writeRulesFile(options.rulesFile, device, program);
+    }
     log.v(2, "representor synced", {
       device,
       commands: plan.commands.length,
@@ -106,6 +121,7 @@ export class Actuator {
       filters: program.enabled ? program.filters.length : 0,
       generation: plan.generation,
       foreign: plan.foreign,
+      deferred: plan.deferred,
     };
   }
 
@@ -121,23 +137,24 @@ export class Actuator {
     this.#applied.delete(device);
   }
 
-  async #writeRulesFile(rules: InterfaceRules, device: string, program: TcProgram) {
+  async #writeRulesFile(file: RulesFile, device: string, program: TcProgram) {
     const root = this.options.podRulesPath;
-    if (!root || !rules.pod.uid) return;
-    const dir = `${root}/${rules.pod.uid}`;
-    const path = `${dir}/${rulesFileName(rules, device)}`;
-    const commands: TcCommand[] = program.enabled
-      ? [
-        { op: "qdisc-add" },
-        ...program.filters.map((filter): TcCommand => ({ op: "filter-add", filter })),
-      ]
-      : [];
-    const header = `# ${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} ` +
-      `network ${rules.network} PCI ${rules.pciAddress} representor ${device}\n` +
-      `# generation ${program.generation}, ${program.filters.length} filters\n`;
+    if (!root || !file.dir) return;
+    const dir = `${root}/${file.dir}`;
+    const path = `${dir}/${file.name}`;
+    const commands: TcCommand[] = [
+      { op: "qdisc-add" },
+      ...program.filters.map((filter): TcCommand => ({ op: "filter-add", filter })),
+    ];
+    const header = [
+      ...file.header,
+      `generation ${program.generation}, ${program.filters.length} filters`,
+    ].map((line) => `# ${line}\n`).join("");
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeTextFile(`${path}.tmp`, header + batchText(device, commands));
     await Deno.rename(`${path}.tmp`, path);
+    const before = this.#files.get(device);
+    if (before && before !== path) await Deno.remove(before).catch(() => {});
     this.#files.set(device, path);
   }
 

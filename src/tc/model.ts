@@ -30,6 +30,8 @@ export interface TcPortRange {
 export interface FlowerMatch {
   vlanEthType?: InnerEthType;
   cvlanEthType?: InnerEthType;
+  /** 802.1Q VLAN id of the outer tag. */
+  vlanId?: number;
   /** Canonical flag string in the order trk, est, new, rel, inv, rpl: e.g. `+trk+est+rpl`. */
   ctState?: string;
   ipProto?: IpProto;

@@ -23,6 +23,29 @@ export interface Plan {
   generation: number;
   /** Descriptions of filters and qdiscs found that are not ours. */
   foreign: string[];
+  /** Filters of ours left on a hook the program no longer uses (see {@link PlanOptions}). */
+  deferred: number;
+}
+
+/** How to plan. */
+export interface PlanOptions {
+  /**
+   * Leave our filters on hooks the desired program does not use (an earlier
+   * program's egress hook), to be removed by a later plan: the caller first
+   * puts the checks they held in place elsewhere.
+   */
+  deferStaleHooks?: boolean;
+}
+
+/** Deletes a hook's worth of our filters: its chain-0 filters first, then its chains. */
+function hookDeletes(filters: TcFilter[]): TcCommand[] {
+  return [
+    ...filters.filter((f) => f.chain === 0).map((filter): TcCommand => ({
+      op: "filter-del",
+      filter,
+    })),
+    ...chainDeletes(filters, () => false),
+  ];
 }
 
 const OUR_DISPATCH_PRIOS = new Set<number>([
@@ -101,18 +124,28 @@ function chainDeletes(filters: TcFilter[], keep: (generation: number) => boolean
 export function planUpdate(
   current: TcState,
   desiredAt: (generation: number) => TcProgram,
+  options: PlanOptions = {},
 ): Plan {
-  const ours = current.filters.filter(isOurs);
+  const probe = desiredAt(1);
+  const hooks = new Set(probe.filters.map((f) => f.hook));
+  // Our filters on a hook the program no longer uses go last (or later): what they
+  // checked is in place elsewhere first, so traffic meets both, never neither.
+  const staleHook = (f: TcFilter) => probe.enabled && !hooks.has(f.hook);
+  const stale = current.filters.filter((f) => isOurs(f) && staleHook(f));
+  const staleDeletes = options.deferStaleHooks ? [] : hookDeletes(stale);
+  const deferred = options.deferStaleHooks ? stale.length : 0;
+  const ours = current.filters.filter((f) => isOurs(f) && !staleHook(f));
   const foreign = [
     ...current.filters.filter((f) => !isOurs(f)).map((f) =>
       `${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle} (${f.protocol})`
     ),
     ...(current.foreignFilters ?? []),
   ];
-  const probe = desiredAt(1);
   if (!probe.enabled) {
-    if (!current.clsact) return { commands: [], generation: 0, foreign };
-    if (foreign.length === 0) return { commands: [{ op: "qdisc-del" }], generation: 0, foreign };
+    if (!current.clsact) return { commands: [], generation: 0, foreign, deferred };
+    if (foreign.length === 0) {
+      return { commands: [{ op: "qdisc-del" }], generation: 0, foreign, deferred };
+    }
     return {
       commands: [
         ...ours.filter((f) => f.chain === 0).map((filter): TcCommand => ({
@@ -123,6 +156,7 @@ export function planUpdate(
       ],
       generation: 0,
       foreign,
+      deferred,
     };
   }
   if (!current.clsact) {
@@ -141,13 +175,14 @@ export function planUpdate(
       ],
       generation: 1,
       foreign,
+      deferred,
     };
   }
   const referenced = referencedGenerations(ours);
   if (referenced.size === 1) {
     const [generation] = referenced;
     if (sameFilters(ours, desiredAt(generation).filters)) {
-      return { commands: [], generation, foreign };
+      return { commands: staleDeletes, generation, foreign, deferred };
     }
   }
   let generation = 1;
@@ -174,6 +209,6 @@ export function planUpdate(
   for (const [key, filter] of currentDispatch) {
     if (!wanted.has(key)) commands.push({ op: "filter-del", filter });
   }
-  commands.push(...chainDeletes(ours, (g) => g === generation));
-  return { commands, generation, foreign };
+  commands.push(...chainDeletes(ours, (g) => g === generation), ...staleDeletes);
+  return { commands, generation, foreign, deferred };
 }

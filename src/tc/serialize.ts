@@ -6,6 +6,7 @@
 import { show } from "../log/quote.ts";
 import { checkInterfaceName } from "../cluster/validate.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "./model.ts";
+import { blockMask } from "./ports.ts";
 
 /** A value that must not reach a tc batch file. */
 export class UnsafeTcInput extends Error {
@@ -29,6 +30,7 @@ export function checkedDevice(device: string): string {
 
 function matchText(match: FlowerMatch): string[] {
   const out: string[] = [];
+  if (match.vlanId !== undefined) out.push("vlan_id", token(match.vlanId));
   if (match.vlanEthType) out.push("vlan_ethtype", token(match.vlanEthType));
   if (match.cvlanEthType) out.push("cvlan_ethtype", token(match.cvlanEthType));
   if (match.ipProto) out.push("ip_proto", token(match.ipProto));
@@ -36,8 +38,15 @@ function matchText(match: FlowerMatch): string[] {
   if (match.srcIp) out.push("src_ip", token(match.srcIp));
   if (match.dstIp) out.push("dst_ip", token(match.dstIp));
   if (match.dstPort) {
+    // An aligned block is written as a masked port (offloadable); anything else as a range.
     const { first, last } = match.dstPort;
-    out.push("dst_port", token(first === last ? `${first}` : `${first}-${last}`));
+    const mask = blockMask(match.dstPort);
+    const text = first === last
+      ? `${first}`
+      : mask === null
+      ? `${first}-${last}`
+      : `${first}/0x${mask.toString(16)}`;
+    out.push("dst_port", token(text));
   }
   if (match.ctState) out.push("ct_state", token(match.ctState));
   return out;

@@ -56,7 +56,8 @@ export interface WatcherOptions {
 
 type ListFn = () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
 
-interface ResourceSpec {
+/** One kind: where it is watched and how it is listed. */
+export interface ResourceSpec {
   kind: WatchedKind;
   /** Short name for logs and metric labels. */
   resource: string;
@@ -89,7 +90,8 @@ export async function discoverPolicyVersion(kc: k8s.KubeConfig): Promise<string>
   return "v1beta1";
 }
 
-function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[] {
+/** How to list and watch each kind the agent reads. */
+export function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[] {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const customList = (version: string, plural: string): ListFn => async () =>

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { stripVTControlCharacters } from "node:util";
 import { runInVm, vmPrerequisites } from "./vm/vm.ts";
+import { SUMMARY } from "./scenario/summary.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const missing = await vmPrerequisites();
@@ -59,7 +60,7 @@ for (const driver of ["cmdline", "netlink"]) {
         ],
         1200,
       );
-      const summary = /^(\d+) passed, (\d+) failed$/m.exec(output);
+      const summary = SUMMARY.exec(output);
       assert.ok(summary, "no summary line");
       assert.equal(summary[2], "0");
       assert.ok(Number(summary[1]) >= 50);

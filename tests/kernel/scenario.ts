@@ -1,6 +1,6 @@
 /**
  * `deno task scenario [--tc-driver cmdline|netlink] [--via-apiserver] FILE...`: runs
- * scenario files in the kernel VM and ends with `N passed, M failed`.
+ * scenario files in the kernel VM and ends with `N passed, M failed, R retried`.
  *
  * By default one VM runs every file with the engine, generator and actuator
  * called directly, through the TC driver `--tc-driver` names.
@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { controlPlanePrerequisites, startControlPlane } from "../k8s/controlplane/controlplane.ts";
 import { writeGuestKubeconfig } from "./e2e/guest_kubeconfig.ts";
 import { runInVm, vmPrerequisites } from "./vm/vm.ts";
+import { type ScenarioCounts, SUMMARY, summaryLine } from "./scenario/summary.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -39,12 +40,14 @@ const files = positionals.map((file) => (file.startsWith("/") ? file : `${Deno.c
 const echo = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
 const timeoutSeconds = Number(values.timeout);
 
-function summary(output: string): { passed: number; failed: number } {
-  const match = /^(\d+) passed, (\d+) failed$/m.exec(output);
-  return match ? { passed: Number(match[1]), failed: Number(match[2]) } : { passed: 0, failed: 1 };
+function summary(output: string): ScenarioCounts {
+  const match = SUMMARY.exec(output);
+  return match
+    ? { passed: Number(match[1]), failed: Number(match[2]), retried: Number(match[3]) }
+    : { passed: 0, failed: 1, retried: 0 };
 }
 
-let total = { passed: 0, failed: 0 };
+let total: ScenarioCounts = { passed: 0, failed: 0, retried: 0 };
 if (!values["via-apiserver"]) {
   const result = await runInVm({
     command: [
@@ -85,16 +88,17 @@ if (!values["via-apiserver"]) {
         shares: [dir, ...(file.startsWith("/tmp/") ? [file.slice(0, file.lastIndexOf("/"))] : [])],
         hostPorts: [Number(new URL(cp.server).port)],
         timeoutSeconds,
-        onOutput: (text) => echo(text.replace(/^\d+ passed, \d+ failed\n/m, "")),
+        onOutput: (text) => echo(text.replace(new RegExp(`${SUMMARY.source}\n`, "m"), "")),
       });
       const counts = summary(result.output);
       total.passed += counts.passed;
       total.failed += counts.failed;
+      total.retried += counts.retried;
     } finally {
       await cp.stop();
       await Deno.remove(dir, { recursive: true });
     }
   }
 }
-console.log(`${total.passed} passed, ${total.failed} failed`);
+console.log(summaryLine(total));
 Deno.exit(total.failed > 0 ? 1 : 0);

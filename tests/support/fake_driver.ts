@@ -10,8 +10,9 @@ import type { TcCommand, TcFilter, TcState } from "../../src/tc/model.ts";
 /**
  * A fake kernel behind the {@link TcDriver} interface. A device exists when
  * it is in {@link present}; reading or applying on another fails with
- * {@link DeviceMissing}. Applying a `qdisc-del` removes a device's program;
- * any other command list replaces it with the filters the list adds.
+ * {@link DeviceMissing}. Commands act as the kernel's would: filters are
+ * added, replaced and deleted by identity (hook, chain, prio, handle), a
+ * chain delete removes the chain's filters, a qdisc delete all of them.
  */
 export class RecordingDriver implements TcDriver {
   readonly name = "recording";
@@ -22,6 +23,8 @@ export class RecordingDriver implements TcDriver {
   readonly programmed = new Map<string, TcFilter[]>();
   /** The command lists applied, in order. */
   readonly applied: TcCommand[][] = [];
+  /** The command lists applied, in order, with their device. */
+  readonly log: { device: string; commands: TcCommand[] }[] = [];
 
   constructor(devices: Iterable<string> = []) {
     this.present = new Set(devices);
@@ -47,12 +50,36 @@ export class RecordingDriver implements TcDriver {
       return Promise.reject(new DeviceMissing(device, "device not found"));
     }
     this.applied.push(commands);
-    if (commands.some((c) => c.op === "qdisc-del")) this.programmed.delete(device);
-    else {
-      this.programmed.set(
-        device,
-        commands.flatMap((c) => (c.op === "filter-add" ? [c.filter] : [])),
-      );
+    this.log.push({ device, commands });
+    const same = (a: TcFilter, b: TcFilter) =>
+      a.hook === b.hook && a.chain === b.chain && a.prio === b.prio && a.handle === b.handle;
+    for (const command of commands) {
+      let filters = this.programmed.get(device);
+      switch (command.op) {
+        case "qdisc-add":
+          if (!filters) this.programmed.set(device, []);
+          break;
+        case "qdisc-del":
+          this.programmed.delete(device);
+          break;
+        case "filter-add":
+        case "filter-replace":
+          filters ??= [];
+          this.programmed.set(device, [
+            ...filters.filter((f) => !same(f, command.filter)),
+            command.filter,
+          ]);
+          break;
+        case "filter-del":
+          this.programmed.set(device, (filters ?? []).filter((f) => !same(f, command.filter)));
+          break;
+        case "chain-del":
+          this.programmed.set(
+            device,
+            (filters ?? []).filter((f) => !(f.hook === command.hook && f.chain === command.chain)),
+          );
+          break;
+      }
     }
     return Promise.resolve();
   }

@@ -233,8 +233,10 @@ Deno.test("render flags: spellings, defaults and mistakes", () => {
     networkPlugins: [...DEFAULT_NETWORK_PLUGINS],
     maxFiltersPerInterface: DEFAULT_MAX_FILTERS,
     output: "text",
+    offloadCheck: false,
     help: false,
   });
+  assert.equal(parseRenderFlags(["-f", "a", "--offload-check"], host).offloadCheck, true);
   assert.equal(
     parseRenderFlags(["-f", "a", "--max-filters-per-interface=0"], host).maxFiltersPerInterface,
     0,

@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { Actuator } from "../../src/tc/actuator.ts";
+import { generateProgram } from "../../src/tc/generate.ts";
+import type { InterfaceRules } from "../../src/policy/model.ts";
 import { UnsafeTcInput } from "../../src/tc/serialize.ts";
 import { iface, render } from "../support/cluster.ts";
 import { RecordingDriver } from "../support/fake_driver.ts";
@@ -35,11 +37,16 @@ Deno.test("a network-status interface with a newline or ';' is rejected: no inte
       JSON.stringify(result.parseErrors),
     );
     const driver = new RecordingDriver();
-    const actuator = new Actuator(driver, { zoneFor: () => Promise.resolve(1) });
-    for (const rules of result.interfaces) await actuator.sync("rep0", rules);
+    const actuator = new Actuator(driver);
+    for (const rules of result.interfaces) await actuator.sync("rep0", programOf(rules));
     assert.equal(driver.stats.calls, 0);
   }
 });
+
+/** The program of an interface's representor when it is alone on the node. */
+function programOf(rules: InterfaceRules) {
+  return (generation: number) => generateProgram(rules, { device: "rep0", zone: 1, generation });
+}
 
 Deno.test("an unsafe representor name fails before the driver is called", async () => {
   const result = render([
@@ -50,11 +57,15 @@ Deno.test("an unsafe representor name fails before the driver is called", async 
   ]);
   const rules = iface(result, "app/web", "app/data");
   const driver = new RecordingDriver(["rep0"]);
-  const actuator = new Actuator(driver, { zoneFor: () => Promise.resolve(1) });
+  const actuator = new Actuator(driver);
   for (const device of ["rep0\nqdisc del dev eth0 root", "rep0;reboot", "rep 0", "../eth0"]) {
-    await assert.rejects(() => actuator.sync(device, rules), UnsafeTcInput, JSON.stringify(device));
+    await assert.rejects(
+      () => actuator.sync(device, programOf(rules)),
+      UnsafeTcInput,
+      JSON.stringify(device),
+    );
   }
   assert.equal(driver.stats.calls, 0);
-  await actuator.sync("rep0", rules);
+  await actuator.sync("rep0", programOf(rules));
   assert.equal(driver.applied.length, 1);
 });

@@ -108,12 +108,12 @@ Deno.test("render: an interface over --max-filters-per-interface is shown as den
     "--node",
     "worker-1",
     "--max-filters-per-interface",
-    "100",
+    "30",
   );
   assert.equal(out.code, 0, out.stderr);
   assert.match(
     out.stdout,
-    /over the filter limit: its program needs \d+ filters, more than --max-filters-per-interface 100: deny all both ways/,
+    /over the filter limit: its program needs \d+ filters, more than --max-filters-per-interface 30: deny all both ways/,
   );
   assert.doesNotMatch(out.stdout, /^\s+allow /m, "nothing is allowed anywhere");
 });

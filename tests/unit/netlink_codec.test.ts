@@ -122,7 +122,11 @@ function parseFilterCommand(command: string): { verb: string; filter: TcFilter }
     else if (key === "src_ip") match.srcIp = value;
     else if (key === "dst_ip") match.dstIp = value;
     else if (key === "ct_state") match.ctState = value;
-    else if (key === "dst_port") {
+    else if (key === "vlan_id") match.vlanId = Number(value);
+    else if (key === "dst_port" && value.includes("/")) {
+      const [port, mask] = value.split("/").map(Number);
+      match.dstPort = { first: port, last: port + (~mask & 0xffff) };
+    } else if (key === "dst_port") {
       const [first, last] = value.split("-").map(Number);
       match.dstPort = { first, last: last ?? first };
     } else throw new Error(`unexpected key ${key}`);

@@ -1,6 +1,10 @@
 /** `render` as users run it: a real subprocess on real files. */
 import assert from "node:assert/strict";
 import { runMain as run } from "../support/main_process.ts";
+import { loadManifests } from "../../src/cluster/manifests.ts";
+import { computeNodeRules } from "../../src/policy/engine.ts";
+import { formatOffloadCheck } from "../../src/cli/render.ts";
+import { MLX5_PROFILE } from "../../src/tc/offload/profile.ts";
 
 Deno.test("render: the bundled examples render cleanly for worker-1", async () => {
   const result = await run("render", "-f", "examples/", "--node", "worker-1");
@@ -86,20 +90,56 @@ Deno.test("agent: --tc-driver netlink without FFI permission stops at start with
   assert.doesNotMatch(out.stderr, /kubeconfig/);
 });
 
-Deno.test("render: -o tc prints the tc -batch program the agent would apply", async () => {
+Deno.test("render: -o tc prints every device's program, all on ingress hooks", async () => {
   const result = await run("render", "-f", "examples/", "--node", "worker-1", "-o", "tc");
   assert.equal(result.code, 0);
   const lines = result.stdout.split("\n");
-  const headers = lines.filter((l) => /^# \S+\/\S+ net\d \(network /.test(l));
-  assert.equal(headers.length, 5);
-  assert.ok(lines.includes("# both directions open: no qdisc, no filters"));
-  const counts = headers.map((h) => Number(/: (\d+) filters$/.exec(h)![1]));
-  const filterLines = lines.filter((l) => l.startsWith("filter add dev REPRESENTOR "));
-  assert.equal(filterLines.length, counts.reduce((a, b) => a + b, 0));
-  assert.equal(lines.filter((l) => l === "qdisc add dev REPRESENTOR clsact").length, 4);
+  const headers = lines.filter((l) => /^# (REP\d+|UPLINK): /.test(l));
+  // Five interfaces' representors (every one takes part: one sends to a policed pod) and the uplink.
+  assert.equal(headers.length, 6);
+  for (const header of headers) {
+    const [, device, count, hardware, software, breaks] =
+      /^# (\S+): .*: (\d+) filters: (\d+) hardware, (\d+) software-only, (\d+) breaks$/
+        .exec(header)!;
+    const filterLines = lines.filter((l) => l.startsWith(`filter add dev ${device} `));
+    assert.equal(filterLines.length, Number(count), device);
+    assert.equal(Number(hardware) + Number(software), Number(count), device);
+    assert.equal(breaks, "0", device);
+    assert.ok(filterLines.every((l) => l.startsWith(`filter add dev ${device} ingress `)));
+    assert.ok(lines.includes(`qdisc add dev ${device} clsact`));
+  }
+  // db-1 accepts TCP 5432 from upf-1 (10.57.1.10): where traffic from the wire enters.
   assert.ok(
-    filterLines.some((l) => / src_ip 10\.57\.1\.10\/32 ct_state \+trk action goto chain /.test(l)),
+    lines.some((l) =>
+      /^filter add dev UPLINK .* src_ip 10\.57\.1\.10\/32 ct_state \+trk action goto chain /.test(l)
+    ),
   );
+});
+
+Deno.test("render --offload-check: counts per device; a filter that would break exits 1", async () => {
+  const ok = await run("render", "-f", "examples/", "--node", "worker-1", "--offload-check");
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^offload profile: mlx5-cx6dx\n/);
+  assert.match(
+    ok.stdout,
+    /^UPLINK \(uplink of the PF\): \d+ filters: \d+ hardware, \d+ software-only, 0 breaks$/m,
+  );
+  assert.doesNotMatch(ok.stdout, /breaks:/);
+  // A NIC that cannot match conntrack state at all: every stateful filter would break.
+  const rules = computeNodeRules((await loadManifests(["examples/"])).state, {
+    node: "worker-1",
+    networkPlugins: ["accelerated-bridge"],
+  });
+  const strict = {
+    ...MLX5_PROFILE,
+    keys: {
+      ...MLX5_PROFILE.keys,
+      ctState: { ...MLX5_PROFILE.keys.ctState, value: { set: [], unset: [] } },
+    },
+  };
+  const check = formatOffloadCheck(rules, strict);
+  assert.ok(check.breaks > 0);
+  assert.match(check.text, /\n {2}breaks: ingress chain \d+ prio 1 handle 1: ct_state \+trk/);
 });
 
 Deno.test("render: --help exits 0 and lists render's flags", async () => {

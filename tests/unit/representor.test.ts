@@ -361,7 +361,7 @@ sysfsTest("errors are not cached", async (tree) => {
   assert.equal(await resolver.resolve(VF0), "ens1f0r0");
 });
 
-Deno.test("listRepresentors: every VF representor in class/net, nothing else", async () => {
+Deno.test("listRepresentors: every VF and uplink representor in class/net, nothing else", async () => {
   const tree = await FakeSysfs.create();
   try {
     await tree.addPf("0000:3b:00.0", ["0000:3b:00.2"]);
@@ -371,7 +371,7 @@ Deno.test("listRepresentors: every VF representor in class/net, nothing else", a
       { name: "eth6", portName: "vf1", switchId: "aa" },
       { name: "lo", portName: null, switchId: null },
     );
-    assert.deepEqual(await listRepresentors(tree.root), ["eth5", "eth6"]);
+    assert.deepEqual(await listRepresentors(tree.root), ["ens1f0np0", "eth5", "eth6"]);
   } finally {
     await tree.remove();
   }

@@ -3,7 +3,8 @@
  * transition, and a generated program run end to end on one hook.
  */
 import assert from "node:assert/strict";
-import { generateProgram } from "../../src/tc/generate.ts";
+import { deviceProgram } from "../../src/tc/generate.ts";
+import { nodeRoles } from "../../src/tc/placement.ts";
 import { Conntrack } from "../../src/tc/simulator/conntrack.ts";
 import { type CtFlag, flowerMatches } from "../../src/tc/simulator/flower.ts";
 import { runHook } from "../../src/tc/simulator/hook.ts";
@@ -212,8 +213,11 @@ Deno.test("simulator conntrack: an ICMP error about a tracked connection is rela
   assert.deepEqual(flags([{ ...error, inner: { ...UDP, dport: 54 } }], true, ct), ["inv+trk"]);
 });
 
-/** A pod at 10.0.0.1 whose ingress allows TCP 80 from 10.0.0.2 only; egress open. */
-function program(): TcFilter[] {
+/**
+ * A pod at 10.0.0.1 whose ingress allows TCP 80 from 10.0.0.2 only (egress
+ * open), zone 5: its representor's program and the uplink's.
+ */
+function programs(): { representor: TcFilter[]; uplink: TcFilter[] } {
   const rules = interfaceRules(
     {
       isolated: true,
@@ -222,34 +226,46 @@ function program(): TcFilter[] {
     },
     { isolated: false, policies: [], allow: [] },
   );
-  return generateProgram(rules, { device: "rep0", zone: 5, generation: 1 }).filters;
+  const [uplink, representor] = nodeRoles([
+    { rules, representor: "rep0", uplink: "p0", switchId: "s", zone: 5 },
+  ]).map((role) => deviceProgram(role, 1).filters);
+  return { representor, uplink };
 }
 
 Deno.test("simulator hook: a generated program allows, drops and passes replies as it should", () => {
-  const filters = program();
+  const { representor, uplink } = programs();
   const ct = new Conntrack();
-  // The pod receives on the egress hook: an allowed SYN commits and passes.
+  // What the pod receives enters on the uplink: an allowed SYN commits in its zone and passes.
   const syn = tcp("10.0.0.2", "10.0.0.1", 80);
-  const allowed = runHook(filters, "egress", syn, ct);
+  const allowed = runHook(uplink, "ingress", syn, ct);
   assert.equal(allowed.verdict, "pass");
   assert.deepEqual(allowed.trace.map((s) => s.did.join(" then ")), [
-    "ct zone 5 then goto chain 1000000",
-    "goto chain 1000001",
+    "goto chain 1050000",
+    "ct zone 5 then goto chain 1050002",
+    "goto chain 1050003",
     "ct zone 5 commit then pass",
   ]);
-  // Its SYN-ACK leaves through the ingress hook (egress open): a reply in the same zone.
-  const synAck = runHook(filters, "ingress", reversed(syn, { tcp: { syn: true, ack: true } }), ct);
+  // Its SYN-ACK enters on its own representor (egress open): a reply in the same zone.
+  const synAck = runHook(
+    representor,
+    "ingress",
+    reversed(syn, { tcp: { syn: true, ack: true } }),
+    ct,
+  );
   assert.equal(synAck.verdict, "pass");
   assert.deepEqual(synAck.trace.at(-1)!.ct.sort(), ["est", "rpl", "trk"]);
   // Another port, another peer: dropped by the final filters.
-  const wrongPort = runHook(filters, "egress", tcp("10.0.0.2", "10.0.0.1", 81), ct);
+  const wrongPort = runHook(uplink, "ingress", tcp("10.0.0.2", "10.0.0.1", 81), ct);
   assert.equal(wrongPort.verdict, "drop");
-  assert.equal(wrongPort.trace.at(-1)!.chain, 1_000_001);
-  const wrongPeer = runHook(filters, "egress", tcp("10.0.0.3", "10.0.0.1", 80), ct);
+  assert.equal(wrongPort.trace.at(-1)!.chain, 1_050_003);
+  const wrongPeer = runHook(uplink, "ingress", tcp("10.0.0.3", "10.0.0.1", 80), ct);
   assert.equal(wrongPeer.verdict, "drop");
-  assert.equal(wrongPeer.trace.at(-1)!.chain, 1_000_000);
+  assert.equal(wrongPeer.trace.at(-1)!.chain, 1_050_002);
+  // Traffic for another address passes the uplink untouched.
+  const elsewhere = runHook(uplink, "ingress", tcp("10.0.0.3", "10.0.0.9", 80), ct);
+  assert.deepEqual([elsewhere.verdict, elsewhere.trace.at(-1)!.did], ["pass", ["pass"]]);
   // ARP passes in chain 0, before any conntrack.
-  const arp = runHook(filters, "egress", { tags: [], ethType: "arp" }, ct);
+  const arp = runHook(uplink, "ingress", { tags: [], ethType: "arp" }, ct);
   assert.deepEqual([arp.verdict, arp.trace.length, arp.trace[0].chain], ["pass", 1, 0]);
 });
 

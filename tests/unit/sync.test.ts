@@ -241,20 +241,20 @@ Deno.test("sync: an interface over the filter limit is handed deny-all, with one
       podSelector: { matchLabels: { app: "web" } },
       ingress: [{ ports }],
     }),
-  ], 500);
+  ], 150);
   sync.markAll();
   assert.equal(await sync.run(), true);
   const web = sink.last.find((c) => c.key === WEB)!.rules!;
   assert.deepEqual(web.ingress, { isolated: true, policies: ["app/many-ports"], allow: [] });
   assert.deepEqual(web.egress, { isolated: true, policies: [], allow: [] });
-  assert.equal(web.overLimit?.max, 500);
-  assert.ok(web.overLimit!.filters > 500);
+  assert.equal(web.overLimit?.max, 150);
+  assert.ok(web.overLimit!.filters > 150);
   const db = sink.last.find((c) => c.key === DB)!.rules!;
   assert.equal(db.overLimit, undefined, "other interfaces keep their own rules");
   assert.deepEqual(events.warnings.map((w) => `${w.pod} ${w.reason}`), [
     "app/web FilterLimitExceeded",
   ]);
-  assert.match(events.warnings[0].message, /needs \d+ TC filters, more than .* 500/);
+  assert.match(events.warnings[0].message, /needs \d+ TC filters, more than .* 150/);
   sync.markAll();
   await sync.run();
   assert.equal(events.warnings.length, 1, "a resync does not repeat the warning");

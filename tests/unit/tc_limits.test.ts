@@ -1,6 +1,6 @@
 /** The per-interface filter budget: a program that fits is untouched; one that does not is deny-all. */
 import assert from "node:assert/strict";
-import { generateProgram } from "../../src/tc/generate.ts";
+import { countFilters, generateProgram } from "../../src/tc/generate.ts";
 import { withinFilterLimit } from "../../src/tc/limits.ts";
 import { interfaceRules } from "../support/cluster.ts";
 
@@ -10,7 +10,8 @@ const rules = interfaceRules(
   { isolated: true, policies: ["app/p"], allow: [{ cidrs, protocol: "TCP", ports: [] }] },
   OPEN,
 );
-const size = generateProgram(rules, { device: "rep0", zone: 1, generation: 1 }).filters.length;
+// The interface's own checks: its representor's program and its ingress policy on the uplink.
+const size = countFilters(rules);
 
 Deno.test("limits: a program within the budget keeps its rules; 0 means no budget", () => {
   assert.equal(withinFilterLimit(rules, size), rules);
@@ -45,8 +46,10 @@ Deno.test("limits: a program of 900,000 filters is refused without being built",
   const limited = withinFilterLimit(huge, 10_000);
   const grown = Deno.memoryUsage().heapUsed - before;
   assert.equal(limited.overLimit?.max, 10_000);
-  // Dispatch: 27 on the isolated hook, 25 on the open one. Isolated policy chains: three IPv4
-  // variants of 3 + 300,000 + 1 and three IPv6 ones of 3 + 1; open ones: six of 5.
-  assert.equal(limited.overLimit?.filters, 27 + 25 + 3 * 300_004 + 3 * 4 + 6 * 5);
+  // Its representor: a dispatch of 11 (ARP, 5 ND, IPv4, IPv6, 2 tagged drops, the rest), an
+  // open egress chain of 5 and an empty destination chain of 1 per family. The uplink: a
+  // dispatch of 8 (ARP, 5 ND, IPv4, the rest), a destination chain of 2 (the pod's address, the
+  // rest), and its ingress chain of 3 + 300,000 + 1.
+  assert.equal(limited.overLimit?.filters, 11 + 2 * (5 + 1) + 8 + 2 + 300_004);
   assert.ok(grown < 256 * 2 ** 20, `heap grew ${Math.round(grown / 2 ** 20)} MiB`);
 });

@@ -26,11 +26,12 @@ function desired(policies: Manifest[]): (generation: number) => TcProgram {
   return (generation) => generateProgram(rules, { device: "rep0", zone: 3, generation });
 }
 
-const DENY = [mnp("app", "deny", "data", { policyTypes: ["Ingress"] })];
+// Egress policies: what the pod's own representor carries.
+const DENY = [mnp("app", "deny", "data", { policyTypes: ["Egress"] })];
 const ALLOW_CIDR = [
-  mnp("app", "from-lan", "data", {
-    policyTypes: ["Ingress"],
-    ingress: [{ from: [{ ipBlock: { cidr: "10.9.0.0/16" } }] }],
+  mnp("app", "to-lan", "data", {
+    policyTypes: ["Egress"],
+    egress: [{ to: [{ ipBlock: { cidr: "10.9.0.0/16" } }] }],
   }),
 ];
 

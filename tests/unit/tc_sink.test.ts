@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { TcSink } from "../../src/agent/tc_sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
+import type { TcCommand, TcFilter } from "../../src/tc/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { interfaceKey } from "../../src/policy/model.ts";
 import { iface, render } from "../support/cluster.ts";
@@ -11,13 +12,16 @@ import { mnp, nad, ns, pod } from "../support/manifests.ts";
 function setup() {
   const kernel = new RecordingDriver();
   const map = new Map<string, string>();
+  kernel.present.add("p0");
   const lookup = {
-    resolve: (pci: string) => {
+    lookup: (pci: string) => {
       const device = map.get(pci);
-      return device ? Promise.resolve(device) : Promise.reject(new Error(`${pci}: no representor`));
+      return device
+        ? Promise.resolve({ representor: device, uplink: "p0", switchId: "sw0" })
+        : Promise.reject(new Error(`${pci}: no representor`));
     },
   };
-  const sink = new TcSink(new Actuator(kernel, { zoneFor: () => Promise.resolve(3) }), lookup);
+  const sink = new TcSink(new Actuator(kernel), lookup);
   return { kernel, map, sink };
 }
 
@@ -34,7 +38,7 @@ function webRules(): InterfaceRules {
   );
 }
 
-Deno.test("sink: programs the representor of the VF, then cleans it when the interface goes", async () => {
+Deno.test("sink: programs the VF's representor and its uplink, then cleans both when it goes", async () => {
   const { kernel, map, sink } = setup();
   const rules = webRules();
   map.set(rules.pciAddress, "rep7");
@@ -42,13 +46,73 @@ Deno.test("sink: programs the representor of the VF, then cleans it when the int
   const key = interfaceKey(rules);
   const [applied] = await sink.apply([{ key, rules }]);
   assert.equal(applied.error, undefined);
-  assert.ok(applied.filters! > 50);
+  assert.ok(applied.filters! > 10);
   assert.equal(kernel.programmed.get("rep7")!.length, applied.filters);
-  assert.deepEqual([...sink.devices()], ["rep7"]);
+  // The pod's ingress policy sits on the uplink, where traffic to it enters.
+  const uplink = kernel.programmed.get("p0")!;
+  assert.ok(uplink.some((f) => f.match.dstIp === "10.0.0.1/32"));
+  for (const filters of kernel.programmed.values()) {
+    assert.ok(filters.every((f) => f.hook === "ingress"), "every filter on an ingress hook");
+  }
+  assert.deepEqual([...sink.devices()].sort(), ["p0", "rep7"]);
   const [removed] = await sink.apply([{ key, rules: null, previous: rules }]);
   assert.equal(removed.error, undefined);
   assert.equal(kernel.programmed.has("rep7"), false);
+  assert.equal(kernel.programmed.has("p0"), false);
   assert.deepEqual([...sink.devices()], []);
+});
+
+Deno.test("sink: a pod's ingress policy also sits on the other representors of its network", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  const peer = {
+    ...rules,
+    pod: { namespace: "app", name: "peer", uid: "u-peer" },
+    pciAddress: "0000:5e:00.4",
+    ips: ["10.0.0.9"],
+    ingress: { isolated: false, policies: [], allow: [] },
+    egress: { isolated: false, policies: [], allow: [] },
+  };
+  map.set(rules.pciAddress, "rep7");
+  map.set(peer.pciAddress, "rep8");
+  for (const device of ["rep7", "rep8"]) kernel.present.add(device);
+  const results = await sink.apply([
+    { key: interfaceKey(rules), rules },
+    { key: interfaceKey(peer), rules: peer },
+  ]);
+  assert.deepEqual(results.map((r) => r.error), [undefined, undefined]);
+  // The unpoliced peer's representor checks what it sends to web, and nothing else.
+  const onPeer = kernel.programmed.get("rep8")!;
+  assert.ok(onPeer.some((f) => f.match.dstIp === "10.0.0.1/32"));
+  assert.ok(!onPeer.some((f) => f.chain === 0 && f.actions.some((a) => a.kind === "ct")));
+});
+
+Deno.test("sink: an interface beyond the e-switch's zones is reported, never given a used zone", async () => {
+  const { kernel, map, sink } = setup();
+  const base = webRules();
+  const changes = Array.from({ length: 256 }, (_, i) => {
+    const rules = {
+      ...base,
+      pod: { namespace: "app", name: `web${i}`, uid: `u${i}` },
+      pciAddress: `0000:5e:${(i >> 3).toString(16).padStart(2, "0")}.${i & 7}`,
+      ips: [`10.1.${i >> 8}.${i & 0xff}`],
+    };
+    map.set(rules.pciAddress, `rep${i}`);
+    kernel.present.add(`rep${i}`);
+    return { key: interfaceKey(rules), rules };
+  });
+  const results = await sink.apply(changes);
+  const failed = results.filter((r) => r.error !== undefined);
+  assert.equal(failed.length, 1);
+  assert.match(failed[0].error!, /no conntrack zone left on e-switch sw0 \(all 255 in use\)/);
+  const zones = new Set<number>();
+  for (const [device, filters] of kernel.programmed) {
+    if (device === "p0") continue;
+    const own = filters.find((f) => f.chain === 0 && f.actions[0]?.kind === "ct")!.actions[0];
+    assert.ok(own.kind === "ct" && !zones.has(own.zone), `${device}: zone reused`);
+    if (own.kind === "ct") zones.add(own.zone);
+  }
+  assert.equal(zones.size, 255);
 });
 
 Deno.test("sink: a missing representor is an error for that interface only", async () => {
@@ -91,11 +155,14 @@ Deno.test("sink: after the first full sync, representors left by vanished pods a
     match: {},
     actions: [{ kind: "pass" }],
   }]);
-  const lookup = { resolve: () => Promise.resolve("rep1") };
+  kernel.present.add("p0");
+  const lookup = {
+    lookup: () => Promise.resolve({ representor: "rep1", uplink: "p0", switchId: "sw0" }),
+  };
   const sink = new TcSink(
-    new Actuator(kernel, { zoneFor: () => Promise.resolve(3) }),
+    new Actuator(kernel),
     lookup,
-    () => Promise.resolve(["rep1", "rep2", "rep3"]),
+    () => Promise.resolve(["p0", "rep1", "rep2", "rep3"]),
   );
   await sink.apply([{ key: "k", rules }]);
   assert.ok(kernel.programmed.has("rep1"));
@@ -118,6 +185,41 @@ Deno.test("sink: a VF taken over by another interface keeps its program when the
     { key: interfaceKey(before), rules: null, previous: before },
   ]);
   assert.deepEqual(results.map((r) => r.error), [undefined, undefined]);
-  assert.ok(kernel.programmed.get("rep7")!.length > 50, "the new holder's program stays");
-  assert.deepEqual([...sink.devices()], ["rep7"]);
+  assert.ok(kernel.programmed.get("rep7")!.length > 10, "the new holder's program stays");
+  assert.deepEqual([...sink.devices()].sort(), ["p0", "rep7"]);
+});
+
+Deno.test("sink: an earlier program's egress-hook checks go only after every device has its new one", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  map.set(rules.pciAddress, "rep7");
+  kernel.present.add("rep7");
+  // What an earlier version programmed: the pod's ingress policy on its egress hook.
+  const old = (chain: number, prio: number, actions: TcFilter["actions"]): TcFilter => ({
+    hook: "egress",
+    chain,
+    prio,
+    handle: 1,
+    protocol: chain === 0 ? "ip" : "all",
+    match: {},
+    actions,
+  });
+  kernel.programmed.set("rep7", [
+    old(0, 11, [{ kind: "ct", zone: 9, commit: false }, { kind: "goto", chain: 1_000_000 }]),
+    old(1_000_000, 9, [{ kind: "drop" }]),
+  ]);
+  const [result] = await sink.apply([{ key: interfaceKey(rules), rules }]);
+  assert.equal(result.error, undefined);
+  const removesEgress = (c: TcCommand) =>
+    (c.op === "filter-del" || c.op === "chain-del") &&
+    (c.op === "chain-del" ? c.hook : c.filter.hook) === "egress";
+  const firstRemoval = kernel.log.findIndex((l) => l.commands.some(removesEgress));
+  const lastIngressWrite = kernel.log.findLastIndex((l) =>
+    l.commands.some((c) => c.op === "filter-add" && c.filter.hook === "ingress")
+  );
+  assert.ok(firstRemoval > lastIngressWrite, "egress checks removed after every new program");
+  assert.deepEqual(kernel.log.map((l) => l.device), ["p0", "rep7", "rep7"]);
+  for (const filters of kernel.programmed.values()) {
+    assert.ok(filters.every((f) => f.hook === "ingress"), "nothing left on an egress hook");
+  }
 });

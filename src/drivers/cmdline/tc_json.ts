@@ -6,6 +6,7 @@
 import { Unrepresentable } from "../../tc/driver.ts";
 import { show } from "../../log/quote.ts";
 import { formatCidr, parseCidr } from "../../net/ip.ts";
+import { blockRange } from "../../tc/ports.ts";
 import type {
   EthProtocol,
   FlowerMatch,
@@ -88,8 +89,23 @@ function parseMatch(keys: JsonObject): FlowerMatch {
         match[key === "src_ip" ? "srcIp" : "dstIp"] = formatCidr(cidr);
         break;
       }
+      case "vlan_id":
+        if (typeof value !== "number") throw new Unrepresentable(`vlan_id ${show(value)}`);
+        match.vlanId = value;
+        break;
+      case "dst_port_mask":
+        break; // Read with dst_port.
       case "dst_port":
-        if (typeof value === "number") match.dstPort = { first: value, last: value };
+        if (typeof value === "number" && keys.dst_port_mask !== undefined) {
+          const mask = typeof keys.dst_port_mask === "string"
+            ? parseInt(keys.dst_port_mask, 16)
+            : NaN;
+          const block = Number.isInteger(mask) ? blockRange(value, mask) : null;
+          if (!block || block.first !== value) {
+            throw new Unrepresentable(`dst_port ${value}/${show(keys.dst_port_mask)}`);
+          }
+          match.dstPort = block;
+        } else if (typeof value === "number") match.dstPort = { first: value, last: value };
         else if (
           isObject(value) && typeof value.start === "number" && typeof value.end === "number"
         ) {

@@ -6,6 +6,7 @@
 import { Unrepresentable } from "../../tc/driver.ts";
 import { show } from "../../log/quote.ts";
 import { formatIp } from "../../net/ip.ts";
+import { blockRange } from "../../tc/ports.ts";
 import type {
   EthProtocol,
   FlowerMatch,
@@ -124,10 +125,14 @@ export function ctStateText(value: number, mask: number): string {
 const NO_MATCH = new Set<number>([FLOWER.KEY_ETH_TYPE, FLOWER.FLAGS, FLOWER.IN_HW_COUNT]);
 
 const FULL_MASK: Record<number, number> = {
-  [FLOWER.KEY_TCP_DST_MASK]: 0xffff,
-  [FLOWER.KEY_UDP_DST_MASK]: 0xffff,
-  [FLOWER.KEY_SCTP_DST_MASK]: 0xffff,
   [FLOWER.KEY_ICMPV6_TYPE_MASK]: 0xff,
+};
+
+/** Port keys and their masks. */
+const PORT_MASK: Record<number, number> = {
+  [FLOWER.KEY_TCP_DST]: FLOWER.KEY_TCP_DST_MASK,
+  [FLOWER.KEY_UDP_DST]: FLOWER.KEY_UDP_DST_MASK,
+  [FLOWER.KEY_SCTP_DST]: FLOWER.KEY_SCTP_DST_MASK,
 };
 
 function decodeMatch(options: Attr[]): FlowerMatch {
@@ -170,8 +175,25 @@ function decodeMatch(options: Attr[]): FlowerMatch {
         break;
       case FLOWER.KEY_TCP_DST:
       case FLOWER.KEY_UDP_DST:
-      case FLOWER.KEY_SCTP_DST:
-        match.dstPort = { first: attr.be16(a), last: attr.be16(a) };
+      case FLOWER.KEY_SCTP_DST: {
+        const maskAttr = byType.get(PORT_MASK[a.type]);
+        const port = attr.be16(a);
+        const block = blockRange(port, maskAttr ? attr.be16(maskAttr) : 0xffff);
+        if (!block || block.first !== port) throw new Unrepresentable(`masked port ${port}`);
+        match.dstPort = block;
+        break;
+      }
+      case FLOWER.KEY_TCP_DST_MASK:
+      case FLOWER.KEY_UDP_DST_MASK:
+      case FLOWER.KEY_SCTP_DST_MASK:
+        if (
+          !Object.entries(PORT_MASK).some(([port, mask]) => mask === a.type && byType.has(+port))
+        ) {
+          throw new Unrepresentable(`port mask ${a.type} without a port`);
+        }
+        break;
+      case FLOWER.KEY_VLAN_ID:
+        match.vlanId = attr.u16(a);
         break;
       case FLOWER.KEY_PORT_DST_MIN:
       case FLOWER.KEY_PORT_DST_MAX:

@@ -8,6 +8,7 @@ import { show } from "../../log/quote.ts";
 import { parseCidr } from "../../net/ip.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../tc/model.ts";
 import { UnsafeTcInput } from "../../tc/serialize.ts";
+import { blockMask } from "../../tc/ports.ts";
 import { type NetlinkRequest, NetlinkWriter, NL, onlyRequest } from "./wire.ts";
 import {
   ACT,
@@ -244,6 +245,9 @@ function innerProtocol(filter: TcFilter): string {
 
 function writeKeys(attrs: NetlinkWriter, filter: TcFilter): void {
   const match: FlowerMatch = filter.match;
+  if (match.vlanId !== undefined) {
+    attrs.u16(FLOWER.KEY_VLAN_ID, checked("vlan id", match.vlanId, 4094, 1));
+  }
   if (match.vlanEthType) attrs.be16(FLOWER.KEY_VLAN_ETH_TYPE, ethType(match.vlanEthType));
   if (match.cvlanEthType) attrs.be16(FLOWER.KEY_CVLAN_ETH_TYPE, ethType(match.cvlanEthType));
   if (match.ipProto) {
@@ -262,15 +266,18 @@ function writeKeys(attrs: NetlinkWriter, filter: TcFilter): void {
   if (match.dstPort) {
     const first = checked("port", match.dstPort.first, 0xffff, 1);
     const last = checked("port", match.dstPort.last, 0xffff, first);
-    if (first === last) {
-      const types: Record<string, number> = {
-        tcp: FLOWER.KEY_TCP_DST,
-        udp: FLOWER.KEY_UDP_DST,
-        sctp: FLOWER.KEY_SCTP_DST,
+    // An aligned block (a single port included) is a masked port, which a NIC can offload.
+    const mask = blockMask({ first, last });
+    if (mask !== null) {
+      const types: Record<string, [number, number]> = {
+        tcp: [FLOWER.KEY_TCP_DST, FLOWER.KEY_TCP_DST_MASK],
+        udp: [FLOWER.KEY_UDP_DST, FLOWER.KEY_UDP_DST_MASK],
+        sctp: [FLOWER.KEY_SCTP_DST, FLOWER.KEY_SCTP_DST_MASK],
       };
       const type = match.ipProto && types[match.ipProto];
       if (!type) throw new UnsafeTcInput("dst_port without ip_proto tcp, udp or sctp");
-      attrs.be16(type, first);
+      attrs.be16(type[0], first);
+      if (mask !== 0xffff) attrs.be16(type[1], mask); // tc sends no mask for a single port
     } else {
       attrs.be16(FLOWER.KEY_PORT_DST_MIN, first).be16(FLOWER.KEY_PORT_DST_MAX, last);
     }

@@ -4,12 +4,15 @@
  * and ACK, with loose pickup of a mid-stream ACK), UDP request and reply,
  * ICMP and ICMPv6 echo, SCTP INIT and INIT-ACK, ICMP errors related to a
  * tracked connection, and invalid TCP. An entry outlives its packet only when
- * a `ct commit` confirmed it, as with act_ct.
+ * a `ct commit` confirmed it, as with act_ct. Each entry also carries
+ * conntrack's ASSURED bit and whether act_ct handed it to the zone's flow
+ * table (what a NIC's hardware conntrack holds): see `flowtable.ts`.
  */
 import type { CtFlag } from "./flower.ts";
 import type { L4, Packet } from "./packet.ts";
 
-type TcpState = "SYN_SENT" | "SYN_RECV" | "ESTABLISHED" | "CLOSING";
+/** The TCP states the model tells apart. */
+export type TcpState = "SYN_SENT" | "SYN_RECV" | "ESTABLISHED" | "CLOSING";
 
 interface Entry {
   /** The original direction's tuple key. */
@@ -17,6 +20,27 @@ interface Entry {
   l4: L4;
   seenReply: boolean;
   tcp?: TcpState;
+  /**
+   * Conntrack's ASSURED bit: TCP on a valid packet in ESTABLISHED after the
+   * reply was seen (the handshake's last ACK, or the answer to a picked-up
+   * connection); UDP on a packet after the reply (the kernel also waits 2 s,
+   * which the model, having no clock, does not count).
+   */
+  assured: boolean;
+  /** In the zone's flow table (offloaded), and in which directions. */
+  offload?: "both" | "original";
+}
+
+/** A committed connection as seen by one of its packets. */
+export interface Connection {
+  l4: L4;
+  tcp?: TcpState;
+  assured: boolean;
+  seenReply: boolean;
+  /** The packet travels in the connection's reply direction. */
+  reply: boolean;
+  /** In the zone's flow table, and in which directions; absent: not offloaded. */
+  offload?: "both" | "original";
 }
 
 const ECHO_REQUEST: Record<string, number> = { icmp: 8, icmpv6: 128 };
@@ -56,6 +80,22 @@ export class Conntrack {
     return new Set(this.#zones.get(zone)?.values()).size;
   }
 
+  /** The committed connection `packet` belongs to in `zone`, or null; changes nothing. */
+  connection(zone: number, packet: Packet): Connection | null {
+    if (packet.ethType === "arp" || !packet.l4 || packet.inner) return null;
+    const key = tuple(packet);
+    const entry = this.#zones.get(zone)?.get(key);
+    if (!entry) return null;
+    const { l4, tcp, assured, seenReply, offload } = entry;
+    return { l4, tcp, assured, seenReply, reply: entry.orig !== key, offload };
+  }
+
+  /** Puts the connection of `packet` in `zone`'s flow table, or takes it out (`undefined`). */
+  setOffload(zone: number, packet: Packet, offload: "both" | "original" | undefined): void {
+    const entry = packet.l4 ? this.#zones.get(zone)?.get(tuple(packet)) : undefined;
+    if (entry) entry.offload = offload;
+  }
+
   /** Runs the packet through `zone`'s table; commits its connection when `commit`. */
   process(zone: number, packet: Packet, commit: boolean): CtResult {
     const table = this.#table(zone);
@@ -89,7 +129,7 @@ export class Conntrack {
 
   /** A new connection's first packet, or null when it cannot start one. */
   #start(packet: Packet): { entry: Entry; flags: CtFlag[] } | null {
-    const entry: Entry = { orig: tuple(packet), l4: packet.l4!, seenReply: false };
+    const entry: Entry = { orig: tuple(packet), l4: packet.l4!, seenReply: false, assured: false };
     switch (packet.l4) {
       case "tcp": {
         const { syn, ack, rst } = packet.tcp ?? {};
@@ -111,8 +151,11 @@ export class Conntrack {
 
   /** A later packet of a tracked connection: its flags, or null when invalid. */
   #advance(entry: Entry, packet: Packet, isReply: boolean): CtFlag[] | null {
+    // The reply bit as it was before this packet: conntrack sets it after the protocol handler.
+    const hadReply = entry.seenReply;
     if (entry.l4 === "tcp") {
       const { syn, ack, fin, rst } = packet.tcp ?? {};
+      const old = entry.tcp;
       switch (entry.tcp) {
         case "SYN_SENT":
           if (isReply && syn && ack) entry.tcp = "SYN_RECV";
@@ -127,7 +170,10 @@ export class Conntrack {
           if (syn) return null;
           if (fin || rst) entry.tcp = "CLOSING";
       }
+      const stays = (old === "SYN_RECV" || old === "ESTABLISHED") && entry.tcp === "ESTABLISHED";
+      if (hadReply && stays) entry.assured = true;
     }
+    if (entry.l4 === "udp" && hadReply) entry.assured = true;
     if (entry.l4 === "icmp" || entry.l4 === "icmpv6") {
       const expected = isReply ? ECHO_REPLY[entry.l4] : ECHO_REQUEST[entry.l4];
       if (packet.icmpType !== expected) return null;

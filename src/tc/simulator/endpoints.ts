@@ -2,17 +2,22 @@
  * The two ends of a flow named the way people name them (`namespace/pod` or
  * an address, a network, a family), resolved to addresses and to the
  * filters each end's representor carries. A pod's address is its address on
- * the flow's network; a plain address is a host on the bridge, with no
- * representor of its own.
+ * the flow's network; pods of other nodes and plain addresses are on the
+ * wire, behind the uplink.
  */
 import { type Pod, podKey } from "../../cluster/types.ts";
 import { parseIp } from "../../net/ip.ts";
 import type { InterfaceRules } from "../../policy/model.ts";
-import { generateProgram } from "../generate.ts";
+import { deviceProgram } from "../generate.ts";
+import { nodeRoles, placeholderPlacement } from "../placement.ts";
 import type { TcFilter } from "../model.ts";
 import type { FlowEnd } from "./flow.ts";
 
-/** Filters by {@link programKey}; interfaces without a program are absent. */
+/**
+ * Filters by {@link programKey} for the node's own pod interfaces (an empty
+ * list when a representor carries nothing), and by {@link wireKey} for what
+ * comes from the wire: pods of other nodes and plain addresses.
+ */
 export type ProgramsByInterface = ReadonlyMap<string, readonly TcFilter[]>;
 
 /** The key of one pod interface's program: `namespace/pod|namespace/network`. */
@@ -20,19 +25,40 @@ export function programKey(pod: string, network: string): string {
   return `${pod}|${network}`;
 }
 
+/** The key of the program where a network's traffic from the wire enters (the uplink). */
+export function wireKey(network: string): string {
+  return `wire|${network}`;
+}
+
 /**
- * The programs a node's interfaces get, as the agent would write them, each
- * with a zone of its own (zone i + 1 for the i-th interface).
+ * The programs a node's devices get, as the agent would write them, each
+ * interface with a zone of its own (zone i + 1 for the i-th), every VF on one
+ * PF: each local interface's representor, and the uplink for every network.
  */
 export function nodePrograms(interfaces: readonly InterfaceRules[]): Map<string, TcFilter[]> {
+  const placed = placeholderPlacement(interfaces);
+  const byDevice = new Map(
+    nodeRoles(placed).map((role) => [role.device, deviceProgram(role, 1).filters]),
+  );
   const programs = new Map<string, TcFilter[]>();
-  interfaces.forEach((rules, i) => {
-    const program = generateProgram(rules, { device: `rep${i}`, zone: i + 1, generation: 1 });
-    if (program.enabled) {
-      programs.set(programKey(podKey(rules.pod), rules.network), program.filters);
-    }
-  });
+  for (const p of placed) {
+    programs.set(
+      programKey(podKey(p.rules.pod), p.rules.network),
+      byDevice.get(p.representor) ?? [],
+    );
+    programs.set(wireKey(p.rules.network), byDevice.get(p.uplink) ?? []);
+  }
   return programs;
+}
+
+/** The filters where an end's packets enter the e-switch: its representor's, or the uplink's. */
+function entryFilters(
+  programs: ProgramsByInterface,
+  pod: string | null,
+  network: string,
+): readonly TcFilter[] | undefined {
+  const own = pod === null ? undefined : programs.get(programKey(pod, network));
+  return own ?? programs.get(wireKey(network));
 }
 
 /** A flow as a person asks about it. */
@@ -86,13 +112,17 @@ export function resolveEnds(
   const from: FlowEnd = {
     address: sourceAddress,
     label: `${query.from} ${source!.interfaceName}`,
-    filters: programs.get(programKey(query.from, network)),
+    filters: entryFilters(programs, query.from, network),
   };
   if (!toPod) {
     if (parseIp(query.to)?.family !== query.family) {
       throw new Error(`${query.to} is not an IPv${query.family} address`);
     }
-    return { from, to: { address: query.to, label: query.to }, network };
+    return {
+      from,
+      to: { address: query.to, label: query.to, filters: entryFilters(programs, null, network) },
+      network,
+    };
   }
   const dest = dests.find((d) => d.network === network);
   const destAddress = dest && pick(dest.ips, query.family);
@@ -100,7 +130,7 @@ export function resolveEnds(
   const to: FlowEnd = {
     address: destAddress,
     label: `${query.to} ${dest!.interfaceName}`,
-    filters: programs.get(programKey(query.to, network)),
+    filters: entryFilters(programs, query.to, network),
   };
   return { from, to, network };
 }

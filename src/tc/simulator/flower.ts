@@ -1,7 +1,7 @@
 /**
  * Flower matching as the kernel does it for the keys the generator writes:
- * the filter's protocol against the frame's outer ethertype, VLAN and CVLAN
- * ethertypes, address prefixes, IP protocol, destination port (single or
+ * the filter's protocol against the frame's outer ethertype, the outer VLAN
+ * id, VLAN and CVLAN ethertypes, address prefixes, IP protocol, destination port (single or
  * range), ICMP type and conntrack state flags. An absent key is a wildcard; a
  * key the packet does not carry never matches.
  */
@@ -57,6 +57,9 @@ export function flowerMatches(
   ct: CtState,
 ): boolean {
   if (protocol !== "all" && protocol !== outerType(packet)) return false;
+  if (match.vlanId !== undefined && (packet.tags.length === 0 || packet.vlanId !== match.vlanId)) {
+    return false;
+  }
   if (match.vlanEthType && match.vlanEthType !== afterFirstTag(packet)) return false;
   if (match.cvlanEthType && match.cvlanEthType !== afterSecondTag(packet)) return false;
   if (match.srcIp && !inPrefix(packet.src, match.srcIp)) return false;

@@ -1,13 +1,15 @@
 /**
- * Runs one packet through the filters of one clsact hook, as the kernel
- * does: chain 0 first; in a chain, filters by priority (then handle), each
- * only for packets of its protocol; a matching filter's actions in order
+ * Runs one packet through the filters of one clsact hook in software, as the
+ * kernel does: chain 0 first; in a chain, filters by priority (then handle),
+ * each only for packets of its protocol; a matching filter's actions in order
  * (`ct` then continues with the next action, `goto` jumps to another chain,
  * `pass` and `drop` end). A packet that matches no filter of the chain it is
- * in is accepted. Returns the verdict and every filter the packet met.
+ * in is accepted. Returns the verdict and every filter the packet met. A run
+ * can also resume where hardware handed a packet to software: at the start of
+ * a chain, or at one action of one filter.
  */
 import type { Hook, TcFilter } from "../model.ts";
-import type { Conntrack } from "./conntrack.ts";
+import type { CtResult } from "./conntrack.ts";
 import { type CtFlag, flowerMatches } from "./flower.ts";
 import type { Packet } from "./packet.ts";
 
@@ -21,6 +23,8 @@ export interface TraceStep {
   did: string[];
   /** The conntrack flags after this filter's actions. */
   ct: CtFlag[];
+  /** Whether the NIC's tables or the kernel ran the filter. */
+  where: "hardware" | "software";
 }
 
 /** What happened to a packet on one hook. */
@@ -31,21 +35,19 @@ export interface HookResult {
   fellThrough: boolean;
 }
 
+/** What runs a `ct` action in software: the conntrack model, or a wrapper around it. */
+export interface CtProcessor {
+  process(zone: number, packet: Packet, commit: boolean): CtResult;
+}
+
+/** Where a software run starts: a chain from its first filter, or one filter's action. */
+export type Resume = { chain: number } | { filter: TcFilter; action: number };
+
 /** A loop guard: no program of ours chains further than this. */
 const MAX_JUMPS = 32;
 
-/**
- * Runs `packet` through `filters` of `hook`; conntrack state lives in
- * `conntrack`. `ctIn` is the state the packet arrives with (a `ct` action on
- * an earlier hook leaves it on the packet).
- */
-export function runHook(
-  filters: readonly TcFilter[],
-  hook: Hook,
-  packet: Packet,
-  conntrack: Conntrack,
-  ctIn: ReadonlySet<CtFlag> = new Set(),
-): HookResult {
+/** `filters` of `hook` by chain, each chain in the order the kernel tries them. */
+export function chainsOf(filters: readonly TcFilter[], hook: Hook): Map<number, TcFilter[]> {
   const byChain = new Map<number, TcFilter[]>();
   for (const filter of filters) {
     if (filter.hook !== hook) continue;
@@ -54,18 +56,36 @@ export function runHook(
     byChain.set(filter.chain, list);
   }
   for (const list of byChain.values()) list.sort((a, b) => a.prio - b.prio || a.handle - b.handle);
+  return byChain;
+}
+
+/**
+ * Runs `packet` through `filters` of `hook`; conntrack state lives in
+ * `conntrack`. `ctIn` is the state the packet arrives with (a `ct` action on
+ * an earlier hook leaves it on the packet). `resume` starts the run elsewhere
+ * than at chain 0.
+ */
+export function runHook(
+  filters: readonly TcFilter[],
+  hook: Hook,
+  packet: Packet,
+  conntrack: CtProcessor,
+  ctIn: ReadonlySet<CtFlag> = new Set(),
+  resume: Resume = { chain: 0 },
+): HookResult {
+  const byChain = chainsOf(filters, hook);
   const trace: TraceStep[] = [];
   let ct = new Set<CtFlag>(ctIn);
-  let chain = 0;
+  let chain = "filter" in resume ? resume.filter.chain : resume.chain;
+  let start = "filter" in resume ? resume : null;
   for (let jumps = 0; jumps < MAX_JUMPS; jumps++) {
-    const filter = (byChain.get(chain) ?? []).find((f) =>
-      flowerMatches(f.protocol, f.match, packet, ct)
-    );
+    const filter = start?.filter ??
+      (byChain.get(chain) ?? []).find((f) => flowerMatches(f.protocol, f.match, packet, ct));
     if (!filter) return { verdict: "pass", trace, fellThrough: true };
     const did: string[] = [];
     let next: number | null = null;
     let verdict: "pass" | "drop" | null = null;
-    for (const action of filter.actions) {
+    for (const action of filter.actions.slice(start?.action ?? 0)) {
       if (action.kind === "ct") {
         ct = conntrack.process(action.zone, packet, action.commit);
         did.push(`ct zone ${action.zone}${action.commit ? " commit" : ""}`);
@@ -80,7 +100,9 @@ export function runHook(
       }
       break;
     }
-    trace.push({ hook, chain, prio: filter.prio, handle: filter.handle, did, ct: [...ct] });
+    start = null;
+    const { prio, handle } = filter;
+    trace.push({ hook, chain, prio, handle, did, ct: [...ct], where: "software" });
     if (verdict) return { verdict, trace, fellThrough: false };
     if (next === null) return { verdict: "pass", trace, fellThrough: false };
     chain = next;

@@ -21,6 +21,8 @@ export interface TcpFlags {
 export interface Packet {
   /** VLAN tags, outermost first (empty: untagged). */
   tags: Tpid[];
+  /** The outer tag's VLAN id, when the frame is tagged and the id matters. */
+  vlanId?: number;
   /** The ethertype after the tags. */
   ethType: "ip" | "ipv6" | "arp";
   src?: string;

@@ -7,9 +7,11 @@
 import type { ParsedObject } from "../../../src/cluster/parse.ts";
 import { stateFromObjects } from "../../../src/cluster/manifests.ts";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
-import { zoneFromIfindex } from "../../../src/tc/actuator.ts";
-import { generateProgram } from "../../../src/tc/generate.ts";
-import { planUpdate } from "../../../src/tc/plan.ts";
+import { deviceProgram } from "../../../src/tc/generate.ts";
+import type { TcFilter } from "../../../src/tc/model.ts";
+import { nodeRoles } from "../../../src/tc/placement.ts";
+import { isOurs, referencedGenerations, sameFilters } from "../../../src/tc/plan.ts";
+import { placeInTopology } from "../scenario/runner.ts";
 import { type Kube, sleep } from "../../support/controlplane.ts";
 import { rulesFor } from "../../support/cluster.ts";
 import { FakeSysfs } from "../../support/fake_sysfs.ts";
@@ -25,20 +27,30 @@ export function hostApi(kubeconfig: string): Kube {
   return { kubeconfig, flags: ["--request-timeout=20s"] };
 }
 
-/** A fake sysfs tree where every VF of the topology is on one PF and its representor is the veth. */
+/**
+ * A fake sysfs tree where the VFs of each network are on a PF of their own,
+ * whose uplink representor is that network's uplink port, and each VF's
+ * representor is its veth.
+ */
 export async function fakeSysfsFor(topology: Topology): Promise<FakeSysfs> {
   const sysfs = await FakeSysfs.create();
-  const vfs = [...topology.representors.keys()];
-  await sysfs.addPf("0000:3a:00.0", vfs);
-  await sysfs.addNetdevs(
-    { name: "uplink0", pci: "0000:3a:00.0", portName: "p0", switchId: "e2e0" },
-    ...vfs.map((vf, n) => ({
-      name: topology.representors.get(vf)!,
-      portName: `pf0vf${n}`,
-      switchId: "e2e0",
-      plainClassDir: true,
-    })),
-  );
+  const networks = [...topology.uplinks.keys()];
+  for (const [k, network] of networks.entries()) {
+    const pf = `0000:3a:00.${k}`;
+    const vfs = topology.interfaces.filter((i) =>
+      i.local && i.network === network && topology.representors.get(i.pciAddress)
+    );
+    await sysfs.addPf(pf, vfs.map((i) => i.pciAddress));
+    await sysfs.addNetdevs(
+      { name: topology.uplinks.get(network)!, pci: pf, portName: `p${k}`, switchId: `e2e${k}` },
+      ...vfs.map((vf, n) => ({
+        name: vf.representor,
+        portName: `pf${k}vf${n}`,
+        switchId: `e2e${k}`,
+        plainClassDir: true,
+      })),
+    );
+  }
   return sysfs;
 }
 
@@ -85,24 +97,43 @@ export function startAgent(
 
 const driver = new CmdlineDriver();
 
-/** Whether every representor on `node` carries exactly what a fresh agent would program. */
+/** A filter with its conntrack zones left out (the agent picks zones itself). */
+function withoutZones(filter: TcFilter): TcFilter {
+  return {
+    ...filter,
+    actions: filter.actions.map((a) => (a.kind === "ct" ? { ...a, zone: 0 } : a)),
+  };
+}
+
+/**
+ * Whether every representor and uplink on `node` carries exactly what a
+ * fresh agent would program (zones aside).
+ */
 export async function converged(
   objects: ParsedObject[],
   node: string,
   topology: Topology,
 ): Promise<boolean> {
   const rules = rulesFor(stateFromObjects(objects), node);
-  for (const [pci, device] of topology.representors) {
-    const wanted = rules.interfaces.find((r) => r.pciAddress === pci);
-    const zone = await zoneFromIfindex(device);
-    const plan = planUpdate(
-      await driver.read(device),
-      (generation) =>
-        wanted
-          ? generateProgram(wanted, { device, zone, generation })
-          : { device, enabled: false, zone, generation, filters: [] },
-    );
-    if (plan.commands.length > 0) return false;
+  const placed = placeInTopology(
+    topology,
+    rules.interfaces.filter((r) => topology.representors.has(r.pciAddress)),
+  ).map((p) => ({ ...p, zone: 0 }));
+  const roles = new Map(nodeRoles(placed).map((role) => [role.device, role]));
+  const devices = [...topology.representors.values(), ...topology.uplinks.values()];
+  for (const device of devices) {
+    const ours = (await driver.read(device)).filters.filter(isOurs);
+    const role = roles.get(device);
+    if (!role) {
+      if (ours.length > 0) return false;
+      continue;
+    }
+    const generations = referencedGenerations(ours);
+    if (generations.size !== 1) return false;
+    const [generation] = generations;
+    if (!sameFilters(ours.map(withoutZones), deviceProgram(role, generation).filters)) {
+      return false;
+    }
   }
   return true;
 }

@@ -71,6 +71,44 @@ async function expectProbes(
   }
 }
 
+const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+
+/** `simulate` against this live node: the verdict and the last filter the flow met. */
+async function simulateLive(sysfs: string, from: string, to: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--no-check",
+      MAIN,
+      "simulate",
+      "--kubeconfig",
+      kubeconfig,
+      "--node",
+      NODE,
+      "--sysfs-root",
+      sysfs,
+      "--from",
+      `e2e/${from}`,
+      "--to",
+      `e2e/${to}`,
+      "--protocol",
+      "TCP",
+      "--port",
+      "80",
+      "-o",
+      "json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  const last = result.packets.at(-1).steps.at(-1);
+  return { verdict: result.verdict as string, last };
+}
+
 function relabel(name: string, role: string) {
   objects = objects.map((m) => {
     const meta = m.metadata as { name: string; labels: Record<string, string> };
@@ -83,7 +121,7 @@ function relabel(name: string, role: string) {
 
 // --- set-up: CRDs, topology, fake sysfs mapping each VF to its veth representor ---
 await installCrds(api);
-const topology = await buildTopology(objectsOf(objects));
+const topology = await buildTopology(objectsOf(objects), NODE);
 const sysfs = await fakeSysfsFor(topology);
 const listeners = new Listeners();
 const log = "/tmp/agent.log";
@@ -97,6 +135,16 @@ try {
     ["client", "peer", "allow"], // egress policy
     ["client", "other", "deny"],
   ]);
+  // simulate against the live node: the programs its devices hold, read back, give the same.
+  for (const [from, to, expect] of [["peer", "server", "allow"], ["other", "server", "deny"]]) {
+    const { verdict, last } = await simulateLive(sysfs.root, from, to);
+    assert.equal(verdict, expect, `simulate --kubeconfig ${from} -> ${to}`);
+    if (expect === "deny") assert.deepEqual(last.did, ["drop"]);
+    console.log(
+      `  ok   simulate (live) ${from} -> ${to}: ${verdict}, last filter ${last.end} ` +
+        `${last.hook} chain ${last.chain} prio ${last.prio}: ${last.did.join(", ")}`,
+    );
+  }
 
   await relabel("other", "peer"); // a label change that grants
   await waitConverged(topology, "label grants");

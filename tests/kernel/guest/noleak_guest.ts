@@ -13,6 +13,7 @@ import { createDriver } from "../../../src/drivers/factory.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { objectsOf } from "../../support/cluster.ts";
 import { interfaceOf, withTopology } from "../scenario/topology.ts";
+import { programInterfaces } from "../scenario/runner.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
 import {
   type Attempt,
@@ -35,13 +36,12 @@ for (const driver of ["cmdline", "netlink"]) {
 async function noLeak(driver: string): Promise<void> {
   const allowB = rulesAllowing(["b", "d"]);
   const allowC = rulesAllowing(["c", "d"]);
-  await withTopology(objectsOf(streamManifests()), async (topology) => {
+  await withTopology(objectsOf(streamManifests()), "node-a", async (topology) => {
     const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
-    const device = topology.representors.get(allowB.pciAddress)!;
-    const actuator = new Actuator(createDriver(driver), { zoneFor: () => Promise.resolve(7) });
+    const actuator = new Actuator(createDriver(driver));
     try {
-      await actuator.sync(device, allowB);
+      await programInterfaces(topology, actuator, [allowB]);
       const initial = new Set([ADDRESS.b, ADDRESS.d]);
       await settle(1000);
       const stream = await startStream(
@@ -61,7 +61,7 @@ async function noLeak(driver: string): Promise<void> {
           settled: 0,
           allowed: new Set([toC ? ADDRESS.c : ADDRESS.b, ADDRESS.d]),
         };
-        await actuator.sync(device, toC ? allowC : allowB);
+        await programInterfaces(topology, actuator, [toC ? allowC : allowB]);
         change.settled = Date.now();
         changes.push(change);
         // Mostly quick flips, with a longer period every fourth change so that some

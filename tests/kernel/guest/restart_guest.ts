@@ -17,11 +17,13 @@ Deno.test("a restarted agent adopts the programmed rules without a window", asyn
   const rules = rulesAllowing(["c", "d"]);
   const file = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(file, JSON.stringify(rules));
-  await withTopology(objectsOf(streamManifests()), async (topology) => {
+  await withTopology(objectsOf(streamManifests()), "node-a", async (topology) => {
     const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
     const device = topology.representors.get(rules.pciAddress)!;
-    const agent = () => run([Deno.execPath(), "run", "-A", "--no-check", ONCE, device, file]);
+    const uplink = topology.uplinks.get(rules.network)!;
+    const agent = () =>
+      run([Deno.execPath(), "run", "-A", "--no-check", ONCE, device, uplink, file]);
     try {
       const first = JSON.parse(await agent());
       assert.ok(first.commands > 0);

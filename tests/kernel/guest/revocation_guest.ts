@@ -9,6 +9,7 @@ import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { Actuator } from "../../../src/tc/actuator.ts";
 import { objectsOf } from "../../support/cluster.ts";
 import { interfaceOf, withTopology } from "../scenario/topology.ts";
+import { programInterfaces } from "../scenario/runner.ts";
 import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
 import { settle, stopAll } from "./stream.ts";
 
@@ -72,19 +73,18 @@ function echoServers(netns: string[]): Deno.ChildProcess[] {
 Deno.test("revoking a peer cuts its established connections at once", async () => {
   const allowB = rulesAllowing(["b", "d"]);
   const allowC = rulesAllowing(["c", "d"]);
-  await withTopology(objectsOf(streamManifests()), async (topology) => {
+  await withTopology(objectsOf(streamManifests()), "node-a", async (topology) => {
     const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = echoServers(["b", "c", "d"].map(netnsOf));
-    const device = topology.representors.get(allowB.pciAddress)!;
-    const actuator = new Actuator(new CmdlineDriver(), { zoneFor: () => Promise.resolve(7) });
+    const actuator = new Actuator(new CmdlineDriver());
     await settle(1000);
     const toB = new Session(netnsOf("a"), ADDRESS.b);
     const toD = new Session(netnsOf("a"), ADDRESS.d);
     try {
-      await actuator.sync(device, allowB);
+      await programInterfaces(topology, actuator, [allowB]);
       assert.ok(await toB.echo("before-b"), "b reachable while allowed");
       assert.ok(await toD.echo("before-d"), "d reachable while allowed");
-      await actuator.sync(device, allowC);
+      await programInterfaces(topology, actuator, [allowC]);
       assert.equal(await toB.echo("after-b"), false, "the revoked peer's connection is cut");
       assert.ok(await toD.echo("after-d"), "a still-allowed peer's connection carries on");
       assert.ok(await toD.echo("after-d-2"), "and keeps carrying on");

@@ -8,35 +8,43 @@
 import assert from "node:assert/strict";
 import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { createDriver } from "../../../src/drivers/factory.ts";
-import { Actuator } from "../../../src/tc/actuator.ts";
-import { generateProgram } from "../../../src/tc/generate.ts";
-import { chainGeneration } from "../../../src/tc/model.ts";
+import { Actuator, interfaceRulesFile } from "../../../src/tc/actuator.ts";
+import { deviceProgram, generateProgram } from "../../../src/tc/generate.ts";
+import { chainGeneration, type TcProgram } from "../../../src/tc/model.ts";
+import { nodeRoles } from "../../../src/tc/placement.ts";
+import type { InterfaceRules } from "../../../src/policy/model.ts";
+import { placeInTopology } from "../scenario/runner.ts";
 import { isOurs, sameFilters } from "../../../src/tc/plan.ts";
 import { run } from "../scenario/shell.ts";
 import { rulesFor } from "../../support/cluster.ts";
 import { withTopology } from "../scenario/topology.ts";
 import { exampleCluster, readBoth } from "./common.ts";
 
-const ZONE = 42;
-const zoneFor = () => Promise.resolve(ZONE);
-
-Deno.test("round trip on the example cluster's representors", async () => {
+Deno.test("round trip on the example cluster's devices", async () => {
   const { objects, state } = await exampleCluster();
   const rules = rulesFor(state, "worker-1");
   assert.equal(rules.interfaces.length, 5);
-  await withTopology(objects, async (topology) => {
+  await withTopology(objects, "worker-1", async (topology) => {
     const driver = new CmdlineDriver();
     const rulesDir = await Deno.makeTempDir();
-    const actuator = new Actuator(driver, { zoneFor, podRulesPath: rulesDir });
-    for (const iface of rules.interfaces) {
-      const device = topology.representors.get(iface.pciAddress)!;
-      const result = await actuator.sync(device, iface);
-      const expected = generateProgram(iface, { device, zone: ZONE, generation: 1 });
+    const actuator = new Actuator(driver, { podRulesPath: rulesDir });
+    const roles = nodeRoles(placeInTopology(topology, rules.interfaces));
+    // Every representor and each network's uplink carry something on this node.
+    assert.equal(roles.length, topology.representors.size + topology.uplinks.size);
+    assert.equal(roles.length, 7);
+    for (const role of roles) {
+      const device = role.device;
+      const desired = (generation: number) => deviceProgram(role, generation);
+      const rulesFile = role.sender ? interfaceRulesFile(role.sender.rules, device) : undefined;
+      const result = await actuator.sync(device, desired, { rulesFile });
+      const expected = desired(1);
       const read = await driver.read(device);
       assert.equal(read.clsact, expected.enabled, device);
       assert.ok(sameFilters(read.filters, expected.filters), `${device}: read back differs`);
+      assert.ok(read.filters.every((f) => f.hook === "ingress"), `${device}: egress-hook filter`);
       assert.equal(result.filters, expected.filters.length);
-      if (expected.enabled) {
+      if (role.sender) {
+        const iface = role.sender.rules;
         const file = `${rulesDir}/${iface.pod.uid}/${
           iface.network.replace("/", "_")
         }-${device}.rules`;
@@ -47,17 +55,11 @@ Deno.test("round trip on the example cluster's representors", async () => {
         );
       }
       // Same state again: no command at all; a fresh actuator adopts without changes.
-      assert.equal((await actuator.sync(device, iface)).commands, 0);
+      assert.equal((await actuator.sync(device, desired)).commands, 0);
       const callsBefore = driver.stats.calls;
-      assert.equal((await new Actuator(driver, { zoneFor }).sync(device, iface)).commands, 0);
-      assert.equal(
-        driver.stats.calls - callsBefore,
-        expected.enabled ? 3 + countChains(expected) : 1,
-      );
+      assert.equal((await new Actuator(driver).sync(device, desired)).commands, 0);
+      assert.equal(driver.stats.calls - callsBefore, 3 + countChains(expected));
     }
-    // The open interface (upf-1 net2) carries nothing at all.
-    const open = rules.interfaces.find((i) => !i.ingress.isolated && !i.egress.isolated)!;
-    assert.equal((await driver.read(topology.representors.get(open.pciAddress)!)).clsact, false);
     // A pod that goes away: its representor is cleaned and its rules file removed.
     const gone = rules.interfaces.find((i) => i.pod.name === "db-1")!;
     const goneDevice = topology.representors.get(gone.pciAddress)!;
@@ -68,7 +70,7 @@ Deno.test("round trip on the example cluster's representors", async () => {
   });
 });
 
-function countChains(program: ReturnType<typeof generateProgram>): number {
+function countChains(program: TcProgram): number {
   return new Set(program.filters.map((f) => `${f.hook}/${f.chain}`)).size;
 }
 
@@ -82,13 +84,15 @@ for (const name of ["cmdline", "netlink"]) {
   Deno.test(`${name}: a change swaps generations and clean-up spares foreign filters`, async () => {
     const { objects, state } = await exampleCluster();
     const iface = rulesFor(state, "worker-1").interfaces.find((i) => i.pod.name === "smf-1")!;
-    await withTopology(objects, async (topology) => {
+    await withTopology(objects, "worker-1", async (topology) => {
       const driver = createDriver(name);
       const device = topology.representors.get(iface.pciAddress)!;
-      const actuator = new Actuator(driver, { zoneFor });
-      await actuator.sync(device, iface);
+      const actuator = new Actuator(driver);
+      const program = (rules: InterfaceRules) => (generation: number) =>
+        generateProgram(rules, { device, zone: ZONE, generation });
+      await actuator.sync(device, program(iface));
       const changed = { ...iface, egress: { ...iface.egress, allow: iface.egress.allow.slice(1) } };
-      assert.equal((await actuator.sync(device, changed)).generation, 2);
+      assert.equal((await actuator.sync(device, program(changed))).generation, 2);
       const { viaTc, viaNetlink } = await readBoth(device);
       assert.deepEqual(viaNetlink, viaTc);
       assert.ok(
@@ -99,7 +103,7 @@ for (const name of ["cmdline", "netlink"]) {
       );
       assert.ok(viaNetlink.filters.every((f) => chainGeneration(f.chain) !== 1));
       // And back: generation 1 is free again.
-      assert.equal((await actuator.sync(device, iface)).generation, 1);
+      assert.equal((await actuator.sync(device, program(iface))).generation, 1);
 
       await run(
         `tc filter add dev ${device} ingress protocol ip prio 100 handle 7 flower dst_ip 192.0.2.1 action pass`
@@ -113,11 +117,13 @@ for (const name of ["cmdline", "netlink"]) {
       assert.deepEqual(after.filters.filter(isOurs), []);
       assert.equal(after.filters.length, 1);
       await run(["tc", "filter", "del", "dev", device, "ingress", "prio", "100"]);
-      await new Actuator(driver, { zoneFor }).clean(device);
+      await new Actuator(driver).clean(device);
       assert.equal((await driver.read(device)).clsact, false);
     });
   });
 }
+
+const ZONE = 42;
 
 Deno.test("a missing device is an error naming it, not a crash", async () => {
   const driver = new CmdlineDriver();

@@ -1,7 +1,10 @@
 /**
  * Builds a scenario's network in the kernel: one Linux bridge per network
- * (the accelerated bridge), one network namespace per pod, and per pod
- * interface a veth pair whose host end plays the VF representor.
+ * (the accelerated bridge), one network namespace per pod, and per local pod
+ * interface a veth pair whose host end plays the VF representor. Each
+ * bridge has one uplink port (a veth whose host end plays the PF's uplink
+ * representor); its far side is "the wire", a namespace with one bridge per
+ * network, where pods of other nodes and plain addresses live.
  */
 import type { ParsedObject } from "../../../src/cluster/parse.ts";
 import type { Pod } from "../../../src/cluster/types.ts";
@@ -14,8 +17,13 @@ export interface BuiltInterface {
   network: string;
   netns: string;
   interfaceName: string;
+  /** The representor (local pods), or the pod's port on the wire (pods of other nodes). */
   representor: string;
   ips: string[];
+  /** Whether the pod runs on the topology's node. */
+  local: boolean;
+  /** The VF's PCI address from the pod's annotation ("" when none). */
+  pciAddress: string;
 }
 
 /** The built topology. */
@@ -27,12 +35,19 @@ export interface Topology {
   netns: string[];
   /** Extra hosts created for probes to plain addresses: address → netns. */
   hosts: Map<string, string>;
+  /** Network → the host end of its bridge's uplink port. */
+  uplinks: Map<string, string>;
+  /** The node whose pods are local. */
+  node: string;
 }
+
+/** The namespace holding the wire side of every network. */
+export const WIRE_NETNS = "mnp-wire";
 
 const PREFIX = "mnp";
 
-/** Creates the bridges, namespaces and veth pairs for the scenario's pods. */
-export async function buildTopology(objects: ParsedObject[]): Promise<Topology> {
+/** Creates the bridges, namespaces and veth pairs for the scenario's pods; `node` is local. */
+export async function buildTopology(objects: ParsedObject[], node: string): Promise<Topology> {
   await removeLeftovers();
   const topology: Topology = {
     interfaces: [],
@@ -40,7 +55,12 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
     bridges: new Map(),
     netns: [],
     hosts: new Map(),
+    uplinks: new Map(),
+    node,
   };
+  await run(["ip", "netns", "add", WIRE_NETNS]);
+  topology.netns.push(WIRE_NETNS);
+  await inNetns(WIRE_NETNS, ["ip", "link", "set", "lo", "up"]);
   const pods = objects.filter((o) => o.kind === "Pod").map((o) => o.value as Pod);
   for (const [podIndex, pod] of pods.entries()) {
     const netns = `${PREFIX}-p${podIndex}`;
@@ -50,6 +70,7 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
     for (const [entryIndex, status] of pod.networkStatus.entries()) {
       if (status.isDefault) continue;
       const bridge = await ensureBridge(topology, status.network);
+      const local = pod.nodeName === node;
       const representor = `${PREFIX}p${podIndex}n${entryIndex}`;
       await run([
         "ip",
@@ -64,7 +85,8 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
         "netns",
         netns,
       ]);
-      await run(["ip", "link", "set", representor, "master", bridge, "up"]);
+      if (local) await run(["ip", "link", "set", representor, "master", bridge, "up"]);
+      else await attachToWire(topology, representor, status.network);
       await inNetns(netns, ["ip", "link", "set", status.interfaceName, "up"]);
       for (const ip of status.ips) {
         const family = parseIp(ip)?.family;
@@ -73,7 +95,7 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
           : ["ip", "addr", "add", `${ip}/24`, "dev", status.interfaceName];
         await inNetns(netns, args);
       }
-      if (status.pciAddress) topology.representors.set(status.pciAddress, representor);
+      if (local && status.pciAddress) topology.representors.set(status.pciAddress, representor);
       topology.interfaces.push({
         pod,
         network: status.network,
@@ -81,6 +103,8 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
         interfaceName: status.interfaceName,
         representor,
         ips: status.ips,
+        local,
+        pciAddress: status.pciAddress ?? "",
       });
     }
   }
@@ -90,12 +114,31 @@ export async function buildTopology(objects: ParsedObject[]): Promise<Topology> 
 async function ensureBridge(topology: Topology, network: string): Promise<string> {
   let bridge = topology.bridges.get(network);
   if (!bridge) {
-    bridge = `${PREFIX}br${topology.bridges.size}`;
+    const index = topology.bridges.size;
+    bridge = `${PREFIX}br${index}`;
     await run(["ip", "link", "add", bridge, "type", "bridge"]);
     await run(["ip", "link", "set", bridge, "up"]);
     topology.bridges.set(network, bridge);
+    // The wire side: a bridge in the wire namespace, joined to this one by the uplink.
+    const wire = `wire${index}`;
+    await inNetns(WIRE_NETNS, ["ip", "link", "add", wire, "type", "bridge"]);
+    await inNetns(WIRE_NETNS, ["ip", "link", "set", wire, "up"]);
+    const uplink = `${PREFIX}u${index}`;
+    await run(["ip", "link", "add", uplink, "type", "veth", "peer", "name", `up${index}`]);
+    await run(["ip", "link", "set", `up${index}`, "netns", WIRE_NETNS]);
+    await inNetns(WIRE_NETNS, ["ip", "link", "set", `up${index}`, "master", wire, "up"]);
+    await run(["ip", "link", "set", uplink, "master", bridge, "up"]);
+    topology.uplinks.set(network, uplink);
   }
   return bridge;
+}
+
+/** Moves the host end of a veth pair into the wire namespace, onto `network`'s wire bridge. */
+async function attachToWire(topology: Topology, link: string, network: string): Promise<void> {
+  const bridge = topology.bridges.get(network)!;
+  const wire = `wire${bridge.slice(`${PREFIX}br`.length)}`;
+  await run(["ip", "link", "set", link, "netns", WIRE_NETNS]);
+  await inNetns(WIRE_NETNS, ["ip", "link", "set", link, "master", wire, "up"]);
 }
 
 /** A host answering on a plain address, attached to a network's bridge. */
@@ -105,13 +148,13 @@ export async function ensureHost(topology: Topology, network: string, address: s
   const index = topology.hosts.size;
   const netns = `${PREFIX}-h${index}`;
   const link = `${PREFIX}h${index}`;
-  const bridge = await ensureBridge(topology, network);
+  await ensureBridge(topology, network);
   const v6 = parseIp(address)?.family === 6;
   await run(["ip", "netns", "add", netns]);
   topology.netns.push(netns);
   await inNetns(netns, ["ip", "link", "set", "lo", "up"]);
   await run(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", netns]);
-  await run(["ip", "link", "set", link, "master", bridge, "up"]);
+  await attachToWire(topology, link, network);
   await inNetns(netns, ["ip", "link", "set", "eth0", "up"]);
   await inNetns(
     netns,
@@ -124,12 +167,13 @@ export async function ensureHost(topology: Topology, network: string, address: s
   return netns;
 }
 
-/** Builds a topology for `body` and always tears it down. */
+/** Builds a topology for `body` (pods of `node` local) and always tears it down. */
 export async function withTopology<T>(
   objects: ParsedObject[],
+  node: string,
   body: (topology: Topology) => Promise<T>,
 ): Promise<T> {
-  const topology = await buildTopology(objects);
+  const topology = await buildTopology(objects, node);
   try {
     return await body(topology);
   } finally {
@@ -151,6 +195,7 @@ export async function destroyTopology(topology: Topology): Promise<void> {
     if (pids.length > 0) await tryRun(["kill", "-9", ...pids]);
   }
   for (const iface of topology.interfaces) await tryRun(["ip", "link", "del", iface.representor]);
+  for (const uplink of topology.uplinks.values()) await tryRun(["ip", "link", "del", uplink]);
   for (const netns of topology.netns) await tryRun(["ip", "netns", "del", netns]);
   for (const bridge of topology.bridges.values()) await tryRun(["ip", "link", "del", bridge]);
 }
@@ -169,5 +214,7 @@ export async function removeLeftovers(): Promise<void> {
     bridges: new Map(links.map((name) => [name, name])),
     netns: namespaces,
     hosts: new Map(),
+    uplinks: new Map(links.filter((name) => name.startsWith(`${PREFIX}u`)).map((n) => [n, n])),
+    node: "",
   });
 }
