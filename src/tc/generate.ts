@@ -21,67 +21,31 @@
  * invalid ones drop, and new and originating-direction packets are checked,
  * so a revoked peer is cut at once.
  */
-import type { Protocol } from "../cluster/types.ts";
-import { cidrContains, type Family, parseIp } from "../net/ip.ts";
+import { parseIp } from "../net/ip.ts";
 import type { DirectionRules, InterfaceRules } from "../policy/model.ts";
+import { ChainIds, DISPATCH_PRIO, filter, ND_TYPES, POLICY_PRIO, STAGE_INDEX } from "./layout.ts";
 import {
   chainId,
-  type EthProtocol,
   type FlowerMatch,
-  type Hook,
-  type InnerEthType,
-  type IpProto,
   type TcAction,
   type TcFilter,
   type TcProgram,
 } from "./model.ts";
-import { alignedBlocks } from "./ports.ts";
-import { regionsFor } from "./regions.ts";
+import { policyChain, reducedTo } from "./policy_chain.ts";
+import {
+  type DeviceKind,
+  ENCAPSULATIONS,
+  encapsulations,
+  hasFamily,
+  outerOf,
+  type PlacedVariant,
+  tagged,
+  VARIANTS,
+  vlanOn,
+} from "./variants.ts";
 
-/** An encapsulation × family combination the program classifies. */
-export interface Variant {
-  index: number;
-  family: Family;
-  protocol: EthProtocol;
-  match: FlowerMatch;
-}
-
-function tagged(outer: "none" | "802.1q" | "qinq", inner: InnerEthType) {
-  if (outer === "none") return { protocol: inner as EthProtocol, match: {} };
-  if (outer === "802.1q") {
-    return { protocol: "802.1q" as EthProtocol, match: { vlanEthType: inner } };
-  }
-  return {
-    protocol: "802.1ad" as EthProtocol,
-    match: { vlanEthType: "802.1q" as InnerEthType, cvlanEthType: inner },
-  };
-}
-
-const ENCAPSULATIONS = ["none", "802.1q", "qinq"] as const;
-
-/** The six variants: untagged, 802.1Q and QinQ, each for IPv4 and IPv6. */
-export const VARIANTS: readonly Variant[] = ENCAPSULATIONS.flatMap((outer, o) =>
-  ([4, 6] as Family[]).map((family, f) => ({
-    index: o * 2 + f,
-    family,
-    ...tagged(outer, family === 4 ? "ip" : "ipv6"),
-  }))
-);
-
-/** Prio layout of chain 0. */
-export const DISPATCH_PRIO = {
-  arp: 1,
-  neighbourDiscovery: 4,
-  ip: 11,
-  taggedDrop: 21,
-  otherPass: 31,
-} as const;
-
-/** Prio layout of policy and port chains. */
-export const POLICY_PRIO = { replies: 1, invalid: 2, allow: 3, final: 9 } as const;
-
-const ND_TYPES = [133, 134, 135, 136, 137];
-const IP_PROTO: Record<Protocol, IpProto> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
+export { DISPATCH_PRIO, POLICY_PRIO, STAGE_INDEX } from "./layout.ts";
+export { type Variant, VARIANTS } from "./variants.ts";
 
 /** Parameters that are not in the rule model. */
 export interface GenerateOptions {
@@ -89,27 +53,6 @@ export interface GenerateOptions {
   zone: number;
   generation: number;
 }
-
-function filter(
-  hook: Hook,
-  chain: number,
-  prio: number,
-  handle: number,
-  protocol: EthProtocol,
-  match: FlowerMatch,
-  actions: TcAction[],
-): TcFilter {
-  return { hook, chain, prio, handle, protocol, match, actions };
-}
-
-/** Where a policy chain's allowed traffic goes next: on to another stage, or out. */
-type Next = TcAction;
-
-/** Chain indexes within a variant: the source stage first, then the destination stage. */
-export const STAGE_INDEX = { source: 0, destination: 50_000, repliesOnly: 50_001 } as const;
-
-/** The highest chain index a variant may use (chain ids are generation × variant × index). */
-const MAX_INDEX = 99_999;
 
 /** An interface as one stage of a device's program sees it: its rules and its conntrack zone. */
 export interface StageInterface {
@@ -122,7 +65,7 @@ export interface StageInterface {
 export interface DeviceRole {
   device: string;
   /** `representor` of a pod interface's VF, or the `uplink` of a PF. */
-  kind: "representor" | "uplink";
+  kind: DeviceKind;
   /** The interface whose VF this representor is (absent on an uplink). */
   sender?: StageInterface;
   /** Policed local interfaces whose traffic enters the e-switch here. */
@@ -132,155 +75,6 @@ export interface DeviceRole {
 /** Whether an interface needs conntrack and a program (some direction is isolated). */
 export function isPoliced(rules: InterfaceRules): boolean {
   return rules.ingress.isolated || rules.egress.isolated;
-}
-
-type Encapsulation = (typeof ENCAPSULATIONS)[number];
-
-/** A variant as written on one device: with the VLAN id it carries there, if any. */
-interface PlacedVariant extends Variant {
-  vlanId?: number;
-}
-
-/** The encapsulations in which a network's frames appear where they enter the e-switch. */
-function encapsulations(rules: InterfaceRules, kind: DeviceRole["kind"]): Encapsulation[] {
-  if (rules.trunk) return [...ENCAPSULATIONS];
-  // On its own representor a pod's frames are untagged; on the uplink they carry the
-  // network's VLAN, when it has one.
-  return kind === "uplink" && rules.vlan !== undefined ? ["802.1q"] : ["none"];
-}
-
-function outerOf(variant: Variant): Encapsulation {
-  return ENCAPSULATIONS[Math.floor(variant.index / 2)];
-}
-
-function hasFamily(rules: InterfaceRules, family: Family): boolean {
-  return rules.ips.some((ip) => (ip.includes(":") ? 6 : 4) === family);
-}
-
-/** Hands out chain ids of one variant, in increasing order (gotos only go forward). */
-class ChainIds {
-  #next: number;
-  constructor(readonly generation: number, readonly variant: number, first: number) {
-    this.#next = first;
-  }
-  take(): number {
-    if (this.#next > MAX_INDEX) {
-      throw new Error(`more than ${MAX_INDEX} chains in one variant of a device's program`);
-    }
-    return chainId(this.generation, this.variant, this.#next++);
-  }
-}
-
-function commitThen(zone: number, next: Next): TcAction[] {
-  return [{ kind: "ct", zone, commit: true }, next];
-}
-
-/**
- * One direction's policy as a chain `main` (and its port chains): replies
- * and related packets go `next`, invalid ones drop; when isolated, allowed
- * peers (matched by `addressKey`) and ports are committed to `zone` and go
- * `next`, the rest drops; when open, everything is committed and goes `next`.
- */
-function* policyChain(
-  rules: DirectionRules,
-  variant: PlacedVariant,
-  zone: number,
-  addressKey: "srcIp" | "dstIp",
-  main: number,
-  ids: ChainIds,
-  next: Next,
-): Generator<TcFilter> {
-  const { protocol } = variant;
-  const match: FlowerMatch = { ...variant.match };
-  const conntrack: [number, number, string, TcAction][] = [
-    [POLICY_PRIO.replies, 1, "+trk+est+rpl", next],
-    [POLICY_PRIO.replies, 2, "+trk+rel", next],
-    [POLICY_PRIO.invalid, 1, "+trk+inv", { kind: "drop" }],
-  ];
-  for (const [prio, handle, ctState, action] of conntrack) {
-    yield filter("ingress", main, prio, handle, protocol, { ...match, ctState }, [action]);
-  }
-  if (!rules.isolated) {
-    yield filter("ingress", main, POLICY_PRIO.allow, 1, protocol, {
-      ...match,
-      ctState: "+trk",
-    }, commitThen(zone, next));
-    yield filter("ingress", main, POLICY_PRIO.final, 1, "all", {}, [next]);
-    return;
-  }
-  const portChains = new Map<string, number>();
-  let handle = 1;
-  for (const region of regionsFor(rules.allow, variant.family)) {
-    let actions: TcAction[];
-    if (region.ports.any) {
-      actions = commitThen(zone, next);
-    } else {
-      let chain = portChains.get(region.portsKey);
-      if (chain === undefined) {
-        chain = ids.take();
-        portChains.set(region.portsKey, chain);
-        let portHandle = 1;
-        for (const [proto, ranges] of Object.entries(region.ports.ranges)) {
-          for (const range of ranges ?? []) {
-            const blocks = range.first === 0 && range.last === 65535
-              ? [null]
-              : alignedBlocks({ first: range.first, last: range.last });
-            for (const block of blocks) {
-              const portMatch: FlowerMatch = { ...match, ipProto: IP_PROTO[proto as Protocol] };
-              if (block) portMatch.dstPort = block;
-              yield filter(
-                "ingress",
-                chain,
-                POLICY_PRIO.allow,
-                portHandle++,
-                protocol,
-                portMatch,
-                commitThen(zone, next),
-              );
-            }
-          }
-        }
-        yield filter("ingress", chain, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]);
-      }
-      actions = [{ kind: "goto", chain }];
-    }
-    for (const cidr of region.cidrs) {
-      // A /0 key would never match (flower then requires an address key it does not
-      // extract), so "every address" is written as no address key at all.
-      const addressMatch = cidr.endsWith("/0") ? {} : { [addressKey]: cidr };
-      yield filter("ingress", main, POLICY_PRIO.allow, handle++, protocol, {
-        ...match,
-        ctState: "+trk",
-        ...addressMatch,
-      }, actions);
-    }
-  }
-  yield filter("ingress", main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "drop" }]);
-}
-
-/** A receiver's ingress rules as checked for traffic from one known sender only. */
-function reducedTo(rules: DirectionRules, senderIps: readonly string[]): DirectionRules {
-  if (!rules.isolated) return rules;
-  const hosts = senderIps.flatMap((ip) => {
-    const parsed = parseIp(ip);
-    return parsed ? [`${ip}/${parsed.family === 4 ? 32 : 128}`] : [];
-  });
-  const allow = rules.allow.flatMap((entry) => {
-    const cidrs = hosts.filter((host) =>
-      entry.cidrs.some((cidr) => cidrContains(cidr, host.slice(0, host.indexOf("/"))))
-    );
-    return cidrs.length > 0 ? [{ ...entry, cidrs }] : [];
-  });
-  return { ...rules, allow };
-}
-
-/** The VLAN id a network's frames carry in `outer` on this kind of device, if one is matched. */
-function vlanOn(
-  rules: InterfaceRules,
-  kind: DeviceRole["kind"],
-  outer: Encapsulation,
-): number | undefined {
-  return kind === "uplink" && outer === "802.1q" && !rules.trunk ? rules.vlan : undefined;
 }
 
 /** The variants a device's program classifies, with their VLAN ids there. */
@@ -296,14 +90,18 @@ function deviceVariants(role: DeviceRole): PlacedVariant[] {
       }
     }
   };
-  const policedSender = role.sender !== undefined && isPoliced(role.sender.rules);
-  if (policedSender) add(role.sender!.rules);
+  const sender = policedSender(role);
+  if (sender) add(sender.rules);
   for (const receiver of role.receivers) add(receiver.rules);
   // Without a policed sender, a variant only matters where some receiver has an address.
-  return [...wanted.values()].filter((v) => policedSender || receiversOf(role, v).length > 0).sort((
-    a,
-    b,
-  ) => a.index - b.index || (a.vlanId ?? 0) - (b.vlanId ?? 0));
+  return [...wanted.values()]
+    .filter((v) => sender || receiversOf(role, v).length > 0)
+    .sort((a, b) => a.index - b.index || (a.vlanId ?? 0) - (b.vlanId ?? 0));
+}
+
+/** The device's sender when it is policed (its source stage and zone are needed). */
+function policedSender(role: DeviceRole): StageInterface | undefined {
+  return role.sender && isPoliced(role.sender.rules) ? role.sender : undefined;
 }
 
 /** Receivers whose traffic the destination stage of `variant` checks. */
@@ -332,7 +130,7 @@ function* destinationStage(
   // Chain ids are taken for every receiver before any port chain, so gotos only go forward;
   // the receivers' chains are produced after the dispatch, one at a time.
   const later: [DirectionRules, PlacedVariant, number, number][] = [];
-  if (variants[0].family === 6 && !(role.sender && isPoliced(role.sender.rules))) {
+  if (variants[0].family === 6 && !policedSender(role)) {
     // Reached without a ct action: in hardware, where the ICMPv6 type cannot be matched,
     // neighbour discovery gets here, and a receiver's ct action hands it to software, which
     // re-runs this chain: it must pass here before it meets that ct action.
@@ -403,7 +201,7 @@ function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: 
       ));
     });
   });
-  const sender = role.sender && isPoliced(role.sender.rules) ? role.sender : undefined;
+  const sender = policedSender(role);
   const handles = new Map<number, number>();
   for (const variant of variants) {
     const prio = DISPATCH_PRIO.ip + variant.index;
@@ -435,7 +233,7 @@ function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: 
 function* deviceFilters(role: DeviceRole, generation: number): Generator<TcFilter> {
   const variants = deviceVariants(role);
   yield* dispatchChain(role, variants, generation);
-  const sender = role.sender && isPoliced(role.sender.rules) ? role.sender : undefined;
+  const sender = policedSender(role);
   for (const index of new Set(variants.map((v) => v.index))) {
     const same = variants.filter((v) => v.index === index);
     const destination = chainId(generation, index, STAGE_INDEX.destination);
@@ -453,7 +251,7 @@ function* deviceFilters(role: DeviceRole, generation: number): Generator<TcFilte
 
 /** Whether a device needs a program: a policed pod sends through it, or one receives there. */
 function deviceEnabled(role: DeviceRole): boolean {
-  return (role.sender !== undefined && isPoliced(role.sender.rules)) || role.receivers.length > 0;
+  return policedSender(role) !== undefined || role.receivers.length > 0;
 }
 
 /** The program one device of the node carries. */
