@@ -92,7 +92,7 @@ export class AgentMetrics {
   /** TC filters currently in place, as reported by the sink. */
   readonly filters = new Family(
     "mnp_filters_programmed",
-    "TC filters in place on the programmed interfaces, as reported by the sink.",
+    "TC filters in place on the node's devices (representors and uplinks), as reported by the sink.",
     "gauge",
   );
   /** Errors by kind. */

@@ -31,4 +31,9 @@ export interface RulesResult {
 /** Applies rule changes; never rejects for one interface's failure (report it in its result). */
 export interface RulesSink {
   apply(changes: RulesChange[]): Promise<RulesResult[]>;
+  /**
+   * TC filters in place on every device the sink programs (uplinks included);
+   * absent: the sum of the interfaces' results.
+   */
+  filtersInPlace?(): number;
 }

@@ -185,7 +185,7 @@ export class NodeSync {
     metrics.interfaces.set(this.#applied.size);
     let filters = 0;
     for (const entry of this.#applied.values()) filters += entry.filters;
-    metrics.filters.set(filters);
+    metrics.filters.set(this.options.sink.filtersInPlace?.() ?? filters);
   }
 
   #diff(

@@ -64,9 +64,18 @@ export class TcSink implements RulesSink {
     private readonly allRepresentors?: () => Promise<string[]>,
   ) {}
 
+  /** Filters per device, as last synced. */
+  #filters = new Map<string, number>();
+
   /** Devices currently carrying a program. */
   devices(): Set<string> {
     return new Set(this.#programmed.keys());
+  }
+
+  filtersInPlace(): number {
+    let total = 0;
+    for (const [device, count] of this.#filters) if (this.#programmed.has(device)) total += count;
+    return total;
   }
 
   async apply(changes: RulesChange[]): Promise<RulesResult[]> {
@@ -86,6 +95,7 @@ export class TcSink implements RulesSink {
           { rulesFile: rulesFileOf(role), deferStaleHooks, verify: !deferStaleHooks },
         );
         filters.set(role.device, result.filters);
+        this.#filters.set(role.device, result.filters);
         return result.deferred;
       } catch (error) {
         if (error instanceof DeviceMissing) this.actuator.forget(role.device);

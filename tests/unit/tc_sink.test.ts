@@ -55,11 +55,14 @@ Deno.test("sink: programs the VF's representor and its uplink, then cleans both 
     assert.ok(filters.every((f) => f.hook === "ingress"), "every filter on an ingress hook");
   }
   assert.deepEqual([...sink.devices()].sort(), ["p0", "rep7"]);
+  // Every device's filters count, the uplink's included.
+  assert.equal(sink.filtersInPlace(), applied.filters! + uplink.length);
   const [removed] = await sink.apply([{ key, rules: null, previous: rules }]);
   assert.equal(removed.error, undefined);
   assert.equal(kernel.programmed.has("rep7"), false);
   assert.equal(kernel.programmed.has("p0"), false);
   assert.deepEqual([...sink.devices()], []);
+  assert.equal(sink.filtersInPlace(), 0);
 });
 
 Deno.test("sink: a pod's ingress policy also sits on the other representors of its network", async () => {
