@@ -3,25 +3,13 @@
  * profile and of the checker, with a case that passes it and one that fails.
  */
 import assert from "node:assert/strict";
-import type { FlowerMatch, TcAction, TcFilter } from "../../src/tc/model.ts";
+import type { FlowerMatch, TcFilter } from "../../src/tc/model.ts";
+import { ct, DROP, filterBuilder, goto, PASS } from "../support/tc_filters.ts";
 import { chainsAfterCt, checkProgram } from "../../src/tc/offload/checker.ts";
 import { offloadRefusals } from "../../src/tc/offload/offloadable.ts";
 import { MLX5_PROFILE, type OffloadProfile } from "../../src/tc/offload/profile.ts";
 
-const ct = (zone = 3, commit = false): TcAction => ({ kind: "ct", zone, commit });
-const goto = (chain: number): TcAction => ({ kind: "goto", chain });
-const PASS: TcAction = { kind: "pass" };
-const DROP: TcAction = { kind: "drop" };
-
-function filter(
-  chain: number,
-  prio: number,
-  match: FlowerMatch,
-  actions: TcAction[],
-  more: Partial<TcFilter> = {},
-): TcFilter {
-  return { hook: "ingress", chain, prio, handle: 1, protocol: "ip", match, actions, ...more };
-}
+const filter = filterBuilder("ip");
 
 /** Chain 0 sends everything through ct to chain 100, which ends in a drop. */
 const DISPATCH = filter(0, 1, {}, [ct(), goto(100)], { protocol: "all" });

@@ -4,7 +4,8 @@
  * e-switch decides without ever reaching software.
  */
 import assert from "node:assert/strict";
-import type { FlowerMatch, TcAction, TcFilter } from "../../src/tc/model.ts";
+import type { FlowerMatch, TcFilter } from "../../src/tc/model.ts";
+import { ct, DROP, filterBuilder, goto, PASS } from "../support/tc_filters.ts";
 import { MLX5_PROFILE, type OffloadProfile } from "../../src/tc/offload/profile.ts";
 import { Conntrack } from "../../src/tc/simulator/conntrack.ts";
 import {
@@ -14,20 +15,7 @@ import {
   simulateFlow,
 } from "../../src/tc/simulator/flow.ts";
 
-const ct = (commit = false): TcAction => ({ kind: "ct", zone: 3, commit });
-const goto = (chain: number): TcAction => ({ kind: "goto", chain });
-const PASS: TcAction = { kind: "pass" };
-const DROP: TcAction = { kind: "drop" };
-
-function filter(
-  chain: number,
-  prio: number,
-  match: FlowerMatch,
-  actions: TcAction[],
-  more: Partial<TcFilter> = {},
-): TcFilter {
-  return { hook: "ingress", chain, prio, handle: 1, protocol: "all", match, actions, ...more };
-}
+const filter = filterBuilder("all");
 
 const end = (address: string, filters?: TcFilter[]): FlowEnd => ({ address, filters });
 const TCP80: FlowSpec = { protocol: "TCP", port: 80, family: 4 };
@@ -50,7 +38,7 @@ function stateful(admit: FlowerMatch | null): TcFilter[] {
   return [
     filter(0, 1, {}, [ct(), goto(100)]),
     filter(100, 1, { ctState: "+trk+est" }, [PASS]),
-    ...(admit ? [filter(100, 2, { ctState: "+trk+new", ...admit }, [ct(true), PASS])] : []),
+    ...(admit ? [filter(100, 2, { ctState: "+trk+new", ...admit }, [ct(3, true), PASS])] : []),
     filter(100, 9, {}, [DROP]),
   ];
 }

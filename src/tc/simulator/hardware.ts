@@ -15,7 +15,15 @@ import type { Conntrack } from "./conntrack.ts";
 import type { FlowEnd, FlowStep } from "./flow.ts";
 import { type CtFlag, flowerMatches } from "./flower.ts";
 import { hardwareCt, offerToFlowTable } from "./flowtable.ts";
-import { chainsOf, type CtProcessor, type Resume, runHook, type TraceStep } from "./hook.ts";
+import {
+  actionText,
+  chainsOf,
+  type CtProcessor,
+  ending,
+  type Resume,
+  runHook,
+  type TraceStep,
+} from "./hook.ts";
 import type { Packet } from "./packet.ts";
 
 /** How an ingress hook ended in hardware: a verdict, or a handover to software. */
@@ -62,13 +70,8 @@ export function runHardwareIngress(
         did.push(`${text} (hit)`);
         continue;
       }
-      if (action.kind === "goto") {
-        next = action.chain;
-        did.push(`goto chain ${action.chain}`);
-      } else {
-        verdict = action.kind;
-        did.push(action.kind);
-      }
+      ({ next, verdict } = ending(action));
+      did.push(actionText(action));
       break;
     }
     trace.push({ ...step(), did, ct: [...ct], where: "hardware" });

@@ -8,7 +8,7 @@
  * can also resume where hardware handed a packet to software: at the start of
  * a chain, or at one action of one filter.
  */
-import type { Hook, TcFilter } from "../model.ts";
+import type { Hook, TcAction, TcFilter } from "../model.ts";
 import type { CtResult } from "./conntrack.ts";
 import { type CtFlag, flowerMatches } from "./flower.ts";
 import type { Packet } from "./packet.ts";
@@ -42,6 +42,20 @@ export interface CtProcessor {
 
 /** Where a software run starts: a chain from its first filter, or one filter's action. */
 export type Resume = { chain: number } | { filter: TcFilter; action: number };
+
+/** What a filter's last action does: jump to a chain, or decide. */
+export function ending(
+  action: Exclude<TcAction, { kind: "ct" }>,
+): { next: number | null; verdict: "pass" | "drop" | null } {
+  return action.kind === "goto"
+    ? { next: action.chain, verdict: null }
+    : { next: null, verdict: action.kind };
+}
+
+/** A non-ct action as text (`goto chain 1000000`, `pass`, `drop`). */
+export function actionText(action: Exclude<TcAction, { kind: "ct" }>): string {
+  return action.kind === "goto" ? `goto chain ${action.chain}` : action.kind;
+}
 
 /** A loop guard: no program of ours chains further than this. */
 const MAX_JUMPS = 32;
@@ -91,13 +105,8 @@ export function runHook(
         did.push(`ct zone ${action.zone}${action.commit ? " commit" : ""}`);
         continue;
       }
-      if (action.kind === "goto") {
-        next = action.chain;
-        did.push(`goto chain ${action.chain}`);
-      } else {
-        verdict = action.kind;
-        did.push(action.kind);
-      }
+      ({ next, verdict } = ending(action));
+      did.push(actionText(action));
       break;
     }
     start = null;
