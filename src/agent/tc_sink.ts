@@ -50,6 +50,8 @@ export class TcSink implements RulesSink {
   /** Devices carrying a program of ours, and the pod UID whose rules file they have. */
   #programmed = new Map<string, string | undefined>();
   readonly #zones = new ZoneAllocator();
+  /** Where each interface's VF was last found. */
+  readonly #known = new Map<string, VfPlacement>();
   #swept = false;
 
   /**
@@ -126,8 +128,8 @@ export class TcSink implements RulesSink {
     const results = changes.map((change): RulesResult => {
       if (!change.rules) return { key: change.key, filters: 0 };
       const error = errors.get(change.key);
-      if (error !== undefined) return { key: change.key, error };
-      const where = placed.get(change.key)!;
+      const where = placed.get(change.key);
+      if (error !== undefined || !where) return { key: change.key, error: error ?? "not placed" };
       const failed = deviceErrors.get(where.representor) ??
         (isPoliced(change.rules) ? deviceErrors.get(where.uplink) : undefined);
       if (failed !== undefined) return { key: change.key, error: failed };
@@ -151,13 +153,19 @@ export class TcSink implements RulesSink {
     const errors = new Map<string, string>();
     const held = new Set<string>();
     this.#zones.retain(new Set(this.#rules.keys()));
+    for (const key of this.#known.keys()) if (!this.#rules.has(key)) this.#known.delete(key);
     for (const [key, rules] of this.#rules) {
       let where: VfPlacement;
       try {
         where = await this.representors.lookup(rules.pciAddress);
+        this.#known.set(key, where);
       } catch (error) {
         errors.set(key, reason(error));
-        continue;
+        // Where it was last seen: its checks stay there (on its representor, the uplink and
+        // its peers' representors) until it is found again or goes; never dropped on a failure.
+        const known = this.#known.get(key);
+        if (!known) continue;
+        where = known;
       }
       const zone = isPoliced(rules) ? this.#zones.assign(where.switchId, key) : 0;
       if (zone === null) {

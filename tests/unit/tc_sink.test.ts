@@ -226,3 +226,21 @@ Deno.test("sink: an earlier program's egress-hook checks go only after every dev
     assert.ok(filters.every((f) => f.hook === "ingress"), "nothing left on an egress hook");
   }
 });
+
+Deno.test("sink: a VF that cannot be found for a while keeps its checks where they were", async () => {
+  const { kernel, map, sink } = setup();
+  const rules = webRules();
+  map.set(rules.pciAddress, "rep7");
+  kernel.present.add("rep7");
+  const key = interfaceKey(rules);
+  await sink.apply([{ key, rules }]);
+  const before = structuredClone([...kernel.programmed]);
+  map.delete(rules.pciAddress); // sysfs cannot tell for now
+  const [failed] = await sink.apply([{ key, rules }]);
+  assert.match(failed.error!, /no representor/);
+  // Nothing was taken away: not the uplink's check of traffic to it, not its representor.
+  assert.deepEqual([...kernel.programmed], before);
+  map.set(rules.pciAddress, "rep7");
+  const [again] = await sink.apply([{ key, rules }]);
+  assert.equal(again.error, undefined);
+});
