@@ -88,7 +88,6 @@ export class TcSink implements RulesSink {
     const { placed, errors, held } = await this.#place();
     const roles = nodeRoles([...placed.values()]);
     const deviceErrors = new Map<string, string>();
-    const filters = new Map<string, number>();
     const sync = async (role: DeviceRole, deferStaleHooks: boolean) => {
       try {
         const result = await this.actuator.sync(
@@ -96,7 +95,6 @@ export class TcSink implements RulesSink {
           (generation) => deviceProgram(role, generation),
           { rulesFile: rulesFileOf(role), deferStaleHooks, verify: !deferStaleHooks },
         );
-        filters.set(role.device, result.filters);
         this.#filters.set(role.device, result.filters);
         return result.deferred;
       } catch (error) {
@@ -115,6 +113,7 @@ export class TcSink implements RulesSink {
       if (wanted.has(device) || held.has(device)) continue;
       try {
         await this.#cleanQuietly(device, uid);
+        this.#filters.delete(device);
       } catch (error) {
         log.warning("cannot clean a device that needs no program any more; will retry", {
           device,
@@ -133,7 +132,7 @@ export class TcSink implements RulesSink {
       const failed = deviceErrors.get(where.representor) ??
         (isPoliced(change.rules) ? deviceErrors.get(where.uplink) : undefined);
       if (failed !== undefined) return { key: change.key, error: failed };
-      return { key: change.key, filters: filters.get(where.representor) ?? 0 };
+      return { key: change.key, filters: this.#filters.get(where.representor) ?? 0 };
     });
     if (!this.#swept && this.allRepresentors && results.every((r) => !r.error)) {
       this.#swept = true;

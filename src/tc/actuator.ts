@@ -69,8 +69,18 @@ export class Actuator {
     options: { verify?: boolean; rulesFile?: RulesFile; deferStaleHooks?: boolean } = {},
   ): Promise<SyncResult> {
     checkedDevice(device);
-    const desiredAt = (generation: number): TcProgram =>
-      desired ? desired(generation) : { device, enabled: false, zone: 0, generation, filters: [] };
+    // Each generation's program is built once per sync, however often the plan asks for it.
+    const built = new Map<number, TcProgram>();
+    const desiredAt = (generation: number): TcProgram => {
+      let program = built.get(generation);
+      if (!program) {
+        program = desired
+          ? desired(generation)
+          : { device, enabled: false, zone: 0, generation, filters: [] };
+        built.set(generation, program);
+      }
+      return program;
+    };
     const enforced = desiredAt(1).enabled;
     const last = this.#applied.get(device);
     if (last && !options.verify) {

@@ -107,14 +107,10 @@ export function* policyChain(
 /** A receiver's ingress rules as checked for traffic from one known sender only. */
 export function reducedTo(rules: DirectionRules, senderIps: readonly string[]): DirectionRules {
   if (!rules.isolated) return rules;
-  const hosts = senderIps.flatMap((ip) => {
-    const parsed = parseIp(ip);
-    return parsed ? [`${ip}/${parsed.family === 4 ? 32 : 128}`] : [];
-  });
   const allow = rules.allow.flatMap((entry) => {
-    const cidrs = hosts.filter((host) =>
-      entry.cidrs.some((cidr) => cidrContains(cidr, host.slice(0, host.indexOf("/"))))
-    );
+    const cidrs = senderIps
+      .filter((ip) => entry.cidrs.some((cidr) => cidrContains(cidr, ip)))
+      .map((ip) => `${ip}/${parseIp(ip)!.family === 4 ? 32 : 128}`);
     return cidrs.length > 0 ? [{ ...entry, cidrs }] : [];
   });
   return { ...rules, allow };
