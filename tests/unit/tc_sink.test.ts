@@ -22,7 +22,12 @@ function setup() {
     },
   };
   const sink = new TcSink(new Actuator(kernel), lookup);
-  return { kernel, map, sink };
+  /** A VF at `pci` whose representor `device` exists. */
+  const vf = (pci: string, device: string) => {
+    map.set(pci, device);
+    kernel.present.add(device);
+  };
+  return { kernel, map, sink, vf };
 }
 
 function webRules(): InterfaceRules {
@@ -39,10 +44,9 @@ function webRules(): InterfaceRules {
 }
 
 Deno.test("sink: programs the VF's representor and its uplink, then cleans both when it goes", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, sink, vf } = setup();
   const rules = webRules();
-  map.set(rules.pciAddress, "rep7");
-  kernel.present.add("rep7");
+  vf(rules.pciAddress, "rep7");
   const key = interfaceKey(rules);
   const [applied] = await sink.apply([{ key, rules }]);
   assert.equal(applied.error, undefined);
@@ -66,7 +70,7 @@ Deno.test("sink: programs the VF's representor and its uplink, then cleans both 
 });
 
 Deno.test("sink: a pod's ingress policy also sits on the other representors of its network", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, sink, vf } = setup();
   const rules = webRules();
   const peer = {
     ...rules,
@@ -76,9 +80,8 @@ Deno.test("sink: a pod's ingress policy also sits on the other representors of i
     ingress: { isolated: false, policies: [], allow: [] },
     egress: { isolated: false, policies: [], allow: [] },
   };
-  map.set(rules.pciAddress, "rep7");
-  map.set(peer.pciAddress, "rep8");
-  for (const device of ["rep7", "rep8"]) kernel.present.add(device);
+  vf(rules.pciAddress, "rep7");
+  vf(peer.pciAddress, "rep8");
   const results = await sink.apply([
     { key: interfaceKey(rules), rules },
     { key: interfaceKey(peer), rules: peer },
@@ -91,7 +94,7 @@ Deno.test("sink: a pod's ingress policy also sits on the other representors of i
 });
 
 Deno.test("sink: an interface beyond the e-switch's zones is reported, never given a used zone", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, sink, vf } = setup();
   const base = webRules();
   const changes = Array.from({ length: 256 }, (_, i) => {
     const rules = {
@@ -100,8 +103,7 @@ Deno.test("sink: an interface beyond the e-switch's zones is reported, never giv
       pciAddress: `0000:5e:${(i >> 3).toString(16).padStart(2, "0")}.${i & 7}`,
       ips: [`10.1.${i >> 8}.${i & 0xff}`],
     };
-    map.set(rules.pciAddress, `rep${i}`);
-    kernel.present.add(`rep${i}`);
+    vf(rules.pciAddress, `rep${i}`);
     return { key: interfaceKey(rules), rules };
   });
   const results = await sink.apply(changes);
@@ -119,11 +121,10 @@ Deno.test("sink: an interface beyond the e-switch's zones is reported, never giv
 });
 
 Deno.test("sink: a missing representor is an error for that interface only", async () => {
-  const { kernel, map, sink } = setup();
+  const { sink, vf } = setup();
   const rules = webRules();
   const other = { ...rules, pciAddress: "0000:5e:00.3", interfaceName: "net2" };
-  map.set(other.pciAddress, "rep9");
-  kernel.present.add("rep9");
+  vf(other.pciAddress, "rep9");
   const results = await sink.apply([
     { key: "a", rules },
     { key: "b", rules: other },
@@ -133,10 +134,9 @@ Deno.test("sink: a missing representor is an error for that interface only", asy
 });
 
 Deno.test("sink: a representor that disappeared needs no cleaning and is no error", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, map, sink, vf } = setup();
   const rules = webRules();
-  map.set(rules.pciAddress, "rep7");
-  kernel.present.add("rep7");
+  vf(rules.pciAddress, "rep7");
   await sink.apply([{ key: "k", rules }]);
   kernel.present.delete("rep7");
   map.delete(rules.pciAddress);
@@ -177,10 +177,9 @@ Deno.test("sink: after the first full sync, representors left by vanished pods a
 });
 
 Deno.test("sink: a VF taken over by another interface keeps its program when the old one goes", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, sink, vf } = setup();
   const rules = webRules();
-  map.set(rules.pciAddress, "rep7");
-  kernel.present.add("rep7");
+  vf(rules.pciAddress, "rep7");
   const before = { ...rules, pod: { ...rules.pod, name: "attacker", uid: "u-attacker" } };
   await sink.apply([{ key: interfaceKey(before), rules: before }]);
   const results = await sink.apply([
@@ -193,10 +192,9 @@ Deno.test("sink: a VF taken over by another interface keeps its program when the
 });
 
 Deno.test("sink: an earlier program's egress-hook checks go only after every device has its new one", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, sink, vf } = setup();
   const rules = webRules();
-  map.set(rules.pciAddress, "rep7");
-  kernel.present.add("rep7");
+  vf(rules.pciAddress, "rep7");
   // What an earlier version programmed: the pod's ingress policy on its egress hook.
   const old = (chain: number, prio: number, actions: TcFilter["actions"]): TcFilter => ({
     hook: "egress",
@@ -228,10 +226,9 @@ Deno.test("sink: an earlier program's egress-hook checks go only after every dev
 });
 
 Deno.test("sink: a VF that cannot be found for a while keeps its checks where they were", async () => {
-  const { kernel, map, sink } = setup();
+  const { kernel, map, sink, vf } = setup();
   const rules = webRules();
-  map.set(rules.pciAddress, "rep7");
-  kernel.present.add("rep7");
+  vf(rules.pciAddress, "rep7");
   const key = interfaceKey(rules);
   await sink.apply([{ key, rules }]);
   const before = structuredClone([...kernel.programmed]);
