@@ -1,13 +1,16 @@
 /**
  * multi-networkpolicy-tc: the node agent's entry point. With no subcommand it
  * runs the daemon; `render` prints offline what would be enforced; `simulate`
- * runs one flow through those programs.
+ * runs one flow through those programs; `explain` says which policy rules
+ * allow or drop a packet.
  */
 import denoConfig from "./deno.json" with { type: "json" };
 import { agentHelp, parseAgentFlags, UsageError } from "./src/cli/flags.ts";
 import { runRender } from "./src/cli/render.ts";
 import { parseRenderFlags, renderHelp } from "./src/cli/render_flags.ts";
 import { runSimulate } from "./src/cli/simulate.ts";
+import { runExplain } from "./src/cli/explain.ts";
+import { explainHelp, parseExplainFlags } from "./src/cli/explain_flags.ts";
 import { parseSimulateFlags, simulateHelp } from "./src/cli/simulate_flags.ts";
 import { runDaemon } from "./src/agent/daemon.ts";
 import { subcommand, type SubcommandMain, usageFailure } from "./src/cli/subcommand.ts";
@@ -20,6 +23,7 @@ export const VERSION: string = denoConfig.version;
 const SUBCOMMANDS: Record<string, SubcommandMain> = {
   render: subcommand("render", parseRenderFlags, renderHelp, runRender),
   simulate: subcommand("simulate", parseSimulateFlags, simulateHelp, runSimulate),
+  explain: subcommand("explain", parseExplainFlags, explainHelp, runExplain),
 };
 
 /** Runs the CLI with `args`; returns the process exit status. */

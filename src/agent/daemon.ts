@@ -14,6 +14,8 @@ import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
 import type { LivenessPolicy } from "../watching/liveness.ts";
 import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
+import { DropCounters } from "./drop_counters.ts";
+import { DropWarnings } from "./drop_warnings.ts";
 import {
   type EndpointServer,
   healthRoutes,
@@ -46,6 +48,8 @@ export interface DaemonHooks {
   liveness?: LivenessPolicy;
   /** The hostname when `--hostname-override` is empty (default: `Deno.hostname()`). */
   hostname?: () => string;
+  /** How often drop counters are read for `--drop-events` (default 10 s). */
+  dropPollMs?: number;
 }
 
 /** A running daemon. */
@@ -151,12 +155,24 @@ export function startDaemon(
     if (!loop.lastSyncOk) return "last sync failed";
     return null;
   };
+  /** Brings the drop counters up to date (a read at most every two seconds). */
+  const readDrops = async () => {
+    if (!sink.drops) return;
+    await sink.drops.refresh();
+    metrics.publishDrops(sink.drops.totals());
+  };
+  const dropWarnings = options.dropEvents ? new DropWarnings(events) : null;
+  const dropPoll = dropWarnings && sink.drops
+    ? setInterval(() => {
+      void readDrops().then(() => dropWarnings.check(sink.drops!.totals()));
+    }, hooks.dropPollMs ?? 10_000)
+    : undefined;
   // One listener per address: health and metrics on the same address share it.
   const routesByAddress = new Map<string, Routes>();
   for (
     const [address, routes] of [
       [options.healthAddress, healthRoutes(notReady)],
-      [options.metricsAddress, metricsRoutes(metrics)],
+      [options.metricsAddress, metricsRoutes(metrics, readDrops)],
     ] as const
   ) {
     if (address !== "") {
@@ -183,6 +199,7 @@ export function startDaemon(
     stop() {
       stopping ??= (async () => {
         abort.abort();
+        clearInterval(dropPoll);
         await watcher.stop();
         await loop.stop();
         await events.flush();
@@ -201,8 +218,11 @@ export function startDaemon(
  * on representors found in sysfs.
  */
 export function createTcSink(options: AgentOptions): RulesSink {
-  const actuator = new Actuator(createDriver(options.tcDriver), {
+  const driver = createDriver(options.tcDriver);
+  const drops = new DropCounters(driver);
+  const actuator = new Actuator(driver, {
     podRulesPath: options.podRulesPath || undefined,
+    beforeChange: (device) => drops.settle(device),
   });
   log.info("TC enforcement ready", {
     driver: options.tcDriver,
@@ -213,6 +233,7 @@ export function createTcSink(options: AgentOptions): RulesSink {
     actuator,
     new RepresentorResolver(options.sysfsRoot),
     () => listRepresentors(options.sysfsRoot),
+    drops,
   );
 }
 

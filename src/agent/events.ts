@@ -83,6 +83,15 @@ export class EventRecorder {
     );
   }
 
+  /** A Warning on a pod, recorded every time (the caller limits the rate). */
+  podNotice(
+    pod: { namespace: string; name: string; uid: string },
+    reason: string,
+    message: string,
+  ) {
+    this.#record({ kind: "Pod", ...pod }, "Warning", reason, message);
+  }
+
   /** Forgets a pod's last warning (its rules applied, or it is gone). */
   podRecovered(namespace: string, name: string): void {
     this.#warned.delete(`${namespace}/${name}`);

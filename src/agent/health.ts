@@ -19,7 +19,7 @@ export interface EndpointServer {
 }
 
 /** Handlers by path. */
-export type Routes = Record<string, () => Response>;
+export type Routes = Record<string, () => Response | Promise<Response>>;
 
 /** Splits `host:port` (`[v6]:port` too); throws with a one-line reason. */
 export function parseListenAddress(address: string): { hostname: string; port: number } {
@@ -42,13 +42,15 @@ export function healthRoutes(ready: ReadinessCheck): Routes {
   };
 }
 
-/** `/metrics`. */
-export function metricsRoutes(metrics: AgentMetrics): Routes {
+/** `/metrics`; `beforeRender` brings metrics read on demand (drop counters) up to date. */
+export function metricsRoutes(metrics: AgentMetrics, beforeRender?: () => Promise<void>): Routes {
   return {
-    "/metrics": () =>
-      new Response(metrics.render(), {
+    "/metrics": async () => {
+      await beforeRender?.();
+      return new Response(metrics.render(), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-      }),
+      });
+    },
   };
 }
 

@@ -3,6 +3,8 @@
  * (version 0.0.4): counters, gauges and one histogram, no dependencies.
  */
 
+import type { DropTotal } from "./drop_counters.ts";
+
 type LabelSet = Record<string, string>;
 
 function labelText(labels: LabelSet): string {
@@ -28,6 +30,10 @@ class Family {
   }
   set(value: number, labels: LabelSet = {}): void {
     this.#values.set(labelText(labels), { labels, value });
+  }
+  /** Forgets every label set (before the family is set anew). */
+  clear(): void {
+    this.#values.clear();
   }
   get(labels: LabelSet = {}): number {
     return this.#values.get(labelText(labels))?.value ?? 0;
@@ -116,6 +122,35 @@ export class AgentMetrics {
     "gauge",
   );
 
+  /** Packets dropped by policy, per interface and direction. */
+  readonly policyDroppedPackets = new Family(
+    "mnp_policy_dropped_packets_total",
+    "Packets dropped by policy, per pod interface and direction (the counters of the drop filters).",
+    "counter",
+  );
+  /** Bytes dropped by policy, per interface and direction. */
+  readonly policyDroppedBytes = new Family(
+    "mnp_policy_dropped_bytes_total",
+    "Bytes dropped by policy, per pod interface and direction, as the kernel counts them.",
+    "counter",
+  );
+
+  /** Sets the drop counters to these totals (interfaces not listed are gone). */
+  publishDrops(totals: readonly DropTotal[]): void {
+    this.policyDroppedPackets.clear();
+    this.policyDroppedBytes.clear();
+    for (const total of totals) {
+      const labels = {
+        namespace: total.rules.pod.namespace,
+        pod: total.rules.pod.name,
+        interface: total.rules.interfaceName,
+        direction: total.direction,
+      };
+      this.policyDroppedPackets.set(total.packets, labels);
+      this.policyDroppedBytes.set(total.bytes, labels);
+    }
+  }
+
   /** The exposition text for `/metrics`. */
   render(): string {
     return [
@@ -127,6 +162,8 @@ export class AgentMetrics {
       this.watchRestarts,
       this.relists,
       this.apiServerUp,
+      this.policyDroppedPackets,
+      this.policyDroppedBytes,
     ].map((m) => m.render()).join("\n") + "\n";
   }
 }

@@ -25,6 +25,8 @@ export interface AgentOptions {
   metricsAddress: string;
   /** Period of the full resync; 0: never. */
   resyncPeriodMs: number;
+  /** Whether drops by policy are reported as Warning Events on their pods. */
+  dropEvents: boolean;
   /** Minimum time between two syncs. */
   minSyncIntervalMs: number;
   logFlushFrequencyMs: number;

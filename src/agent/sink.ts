@@ -5,6 +5,7 @@
  * interfaces that are gone; the sink answers per interface.
  */
 import type { InterfaceRules } from "../policy/model.ts";
+import type { DropCounters } from "./drop_counters.ts";
 
 /** One interface to bring to its rules. */
 export interface RulesChange {
@@ -36,4 +37,6 @@ export interface RulesSink {
    * absent: the sum of the interfaces' results.
    */
   filtersInPlace?(): number;
+  /** What the sink's programs have dropped by policy, when it can tell. */
+  readonly drops?: DropCounters;
 }

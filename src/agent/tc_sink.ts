@@ -9,10 +9,12 @@
 import { DeviceMissing } from "../tc/driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
+import { dropSites } from "../tc/accounting.ts";
 import { type Actuator, interfaceRulesFile, type RulesFile } from "../tc/actuator.ts";
 import { deviceProgram, type DeviceRole, isPoliced } from "../tc/generate.ts";
 import { nodeRoles, type PlacedInterface } from "../tc/placement.ts";
 import { MAX_ZONES, ZoneAllocator } from "../tc/zones.ts";
+import type { DropCounters } from "./drop_counters.ts";
 import type { RulesChange, RulesResult, RulesSink } from "./sink.ts";
 
 /** Where a VF sits: its representor, its PF's uplink representor and its e-switch. */
@@ -58,12 +60,14 @@ export class TcSink implements RulesSink {
    * `allRepresentors` lists the node's representors (VFs and uplinks); after
    * the first apply in which every interface succeeded (the first full
    * sync), those not carrying any program are cleaned: what pods deleted
-   * while the agent was down left behind.
+   * while the agent was down left behind. `drops` learns the drop filters
+   * of every program applied.
    */
   constructor(
     private readonly actuator: Actuator,
     private readonly representors: RepresentorLookup,
     private readonly allRepresentors?: () => Promise<string[]>,
+    readonly drops?: DropCounters,
   ) {}
 
   /** Filters per device, as last synced. */
@@ -96,6 +100,7 @@ export class TcSink implements RulesSink {
           { rulesFile: rulesFileOf(role), deferStaleHooks, verify: !deferStaleHooks },
         );
         this.#filters.set(role.device, result.filters);
+        this.drops?.track(role.device, dropSites(role, result.program));
         return result.deferred;
       } catch (error) {
         if (error instanceof DeviceMissing) this.actuator.forget(role.device);
@@ -114,6 +119,7 @@ export class TcSink implements RulesSink {
       try {
         await this.#cleanQuietly(device, uid);
         this.#filters.delete(device);
+        this.drops?.forget(device);
       } catch (error) {
         log.warning("cannot clean a device that needs no program any more; will retry", {
           device,
@@ -124,6 +130,7 @@ export class TcSink implements RulesSink {
     }
     for (const device of held) if (this.#programmed.has(device)) wanted.set(device, undefined);
     this.#programmed = wanted;
+    this.drops?.retain(new Set(this.#rules.keys()));
     const results = changes.map((change): RulesResult => {
       if (!change.rules) return { key: change.key, filters: 0 };
       const error = errors.get(change.key);

@@ -23,7 +23,7 @@ export class InvalidValue extends Error {
 export type FlagKind = "string" | "bool" | "int" | "list" | "array" | "duration";
 
 /** The `--help` section a flag is listed in. */
-export type FlagGroup = "agent" | "klog" | "general" | "render" | "simulate";
+export type FlagGroup = "agent" | "klog" | "general" | "render" | "simulate" | "explain";
 
 /** One accepted value of a flag with choices, and what it means. */
 export interface FlagChoice {
@@ -112,6 +112,18 @@ export function intFlag(decl: FlagDecl<number> & { min?: number }): Flag<number>
     }
     return value;
   }, String(decl.default));
+}
+
+/** An integer flag without a default (undefined when not given), refused outside `min`-`max`. */
+export function optionalIntFlag(
+  decl: Omit<FlagDecl<number | undefined>, "default" | "check"> & { min: number; max: number },
+): Flag<number | undefined> {
+  const { min, max, ...rest } = decl;
+  return scalarFlag("int", { ...rest, default: undefined }, (text) => {
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(value >= min && value <= max)) throw new InvalidValue(`want ${min}-${max}`, text);
+    return value;
+  }, "");
 }
 
 /** A Go duration flag (`5s`, `1m30s`); its value is in milliseconds. */

@@ -124,6 +124,13 @@ export const AGENT_FLAGS = {
     help:
       "Period of the full resync: every local interface is rendered again and handed to TC, as a safety net. 0: never.",
   }),
+  dropEvents: boolFlag({
+    name: "drop-events",
+    default: false,
+    group: "agent",
+    help:
+      "Record a Warning Event on a pod when policy drops its traffic (at most one per interface per minute), naming the direction and the isolating policies. The counts are always in /metrics.",
+  }),
   minSyncIntervalMs: durationFlag({
     name: "min-sync-interval",
     default: 1000,
@@ -255,6 +262,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     maxFiltersPerInterface: flags.maxFiltersPerInterface,
     podResourcesSocket: flags.podResourcesSocket,
     resyncPeriodMs: flags.resyncPeriodMs,
+    dropEvents: flags.dropEvents,
     minSyncIntervalMs: flags.minSyncIntervalMs,
     logFlushFrequencyMs: flags.logFlushFrequencyMs,
     klog: {
@@ -293,6 +301,9 @@ export function agentHelp(): string {
     "  multi-networkpolicy-tc simulate -f PATH --from NS/POD --to NS/POD|ADDRESS [flags]",
     "                                                 run one flow through those TC programs",
     "                                                 (see: multi-networkpolicy-tc simulate --help)",
+    "  multi-networkpolicy-tc explain -f PATH --from NS/POD|ADDRESS --to NS/POD|ADDRESS [flags]",
+    "                                                 which policy rules allow or drop a packet",
+    "                                                 (see: multi-networkpolicy-tc explain --help)",
     "",
     "Flags:",
     section("agent"),

@@ -300,6 +300,25 @@ export function isEmptySet(set: AddressSet): boolean {
   return set.v4.length === 0 && set.v6.length === 0;
 }
 
+/** Whether one of the sorted, disjoint `intervals` holds `value` (binary search). */
+function holds<T extends number | bigint>(intervals: Interval<T>[], value: T): boolean {
+  let low = 0;
+  let high = intervals.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const [start, end] = intervals[mid];
+    if (value < start) high = mid - 1;
+    else if (value > end) low = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+/** Whether the set holds the address `ip` (parsed with {@link parseIp}). */
+export function setHas(set: AddressSet, ip: { family: Family; value: bigint }): boolean {
+  return ip.family === 4 ? holds(set.v4, Number(ip.value)) : holds(set.v6, ip.value);
+}
+
 function intervalToCidrs(family: Family, first: bigint, end: bigint, out: Cidr[]): void {
   const bits = BITS[family];
   let start = first;

@@ -22,11 +22,15 @@ export interface SyncResult {
   foreign: string[];
   /** Filters of ours left on a hook the program no longer uses (`deferStaleHooks`). */
   deferred: number;
+  /** The program the device now carries. */
+  program: TcProgram;
 }
 
 /** Where the actuator keeps rule files (`--pod-rules-path`). */
 export interface ActuatorOptions {
   podRulesPath?: string;
+  /** Called before a device's filters change (e.g. to read their counters first). */
+  beforeChange?: (device: string) => Promise<void>;
 }
 
 /** Where a device's program is written under --pod-rules-path, and the header it gets. */
@@ -93,6 +97,7 @@ export class Actuator {
           generation: last.generation,
           foreign: [],
           deferred: 0,
+          program: last,
         };
       }
     }
@@ -107,6 +112,7 @@ export class Actuator {
     for (const item of plan.foreign) {
       log.warning("found a TC object that is not ours; leaving it", { device, object: item });
     }
+    if (plan.commands.length > 0) await this.options.beforeChange?.(device);
     try {
       await this.driver.apply(device, plan.commands);
     } catch (error) {
@@ -132,6 +138,7 @@ export class Actuator {
       generation: plan.generation,
       foreign: plan.foreign,
       deferred: plan.deferred,
+      program,
     };
   }
 

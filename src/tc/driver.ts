@@ -2,7 +2,7 @@
  * The narrow interface between the actuator and the kernel: read what a
  * representor carries, and apply an ordered list of changes to it.
  */
-import type { TcCommand, TcState } from "./model.ts";
+import type { FilterCounter, TcCommand, TcState } from "./model.ts";
 
 /** A TC error from the kernel or the tc tool, naming device and command. */
 export class TcError extends Error {
@@ -45,6 +45,12 @@ export interface TcDriver {
   readonly stats: DriverStats;
   /** Reads the clsact qdisc and every filter on the device. */
   read(device: string): Promise<TcState>;
+  /**
+   * Reads what the filters on the device's ingress hook have counted, by
+   * {@link counterKey} (empty without a clsact qdisc): one cheap read, for
+   * drop counters.
+   */
+  counters(device: string): Promise<Map<string, FilterCounter>>;
   /**
    * Applies the commands in order and stops at a failure: `cmdline` at the
    * failing line of its one `tc -batch`, `netlink` at the end of the failing

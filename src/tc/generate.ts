@@ -77,6 +77,8 @@ export function isPoliced(rules: InterfaceRules): boolean {
   return rules.ingress.isolated || rules.egress.isolated;
 }
 
+const PASS: TcAction = { kind: "pass" };
+
 /** The variants a device's program classifies, with their VLAN ids there. */
 function deviceVariants(role: DeviceRole): PlacedVariant[] {
   const wanted = new Map<string, PlacedVariant>();
@@ -126,7 +128,8 @@ function* destinationStage(
   const main = chainId(generation, index, STAGE_INDEX.destination);
   const ids = new ChainIds(generation, index, STAGE_INDEX.repliesOnly + 1);
   const repliesOnly = chainId(generation, index, STAGE_INDEX.repliesOnly);
-  let needRepliesOnly = false;
+  /** Addresses of the receivers that take nothing from here, with their variant's match. */
+  const denied: FlowerMatch[] = [];
   // Chain ids are taken for every receiver before any port chain, so gotos only go forward;
   // the receivers' chains are produced after the dispatch, one at a time.
   const later: [DirectionRules, PlacedVariant, number, number][] = [];
@@ -150,11 +153,13 @@ function* destinationStage(
       const rules = role.sender
         ? reducedTo(receiver.rules.ingress, role.sender.rules.ips)
         : receiver.rules.ingress;
+      const nothing = rules.isolated && rules.allow.length === 0;
       let target: number;
-      if (rules.isolated && rules.allow.length === 0) {
-        // Nothing allowed from here: only replies and related packets; one chain for all.
+      if (nothing) {
+        // Nothing allowed from here: only replies and related packets, in one chain shared
+        // by all such receivers, which drops each one's packets by its address (so each
+        // receiver's drop counter has a filter of its own).
         target = repliesOnly;
-        needRepliesOnly = true;
       } else {
         target = ids.take();
         later.push([rules, variant, receiver.zone, target]);
@@ -162,20 +167,31 @@ function* destinationStage(
       for (const ip of receiver.rules.ips) {
         const parsed = parseIp(ip);
         if (!parsed || parsed.family !== variant.family) continue;
+        const dstIp = `${ip}/${parsed.family === 4 ? 32 : 128}`;
+        if (nothing) denied.push({ ...match, dstIp });
         yield filter("ingress", main, POLICY_PRIO.allow, handle++, protocol, {
           ...match,
-          dstIp: `${ip}/${parsed.family === 4 ? 32 : 128}`,
+          dstIp,
         }, [{ kind: "ct", zone: receiver.zone, commit: false }, { kind: "goto", chain: target }]);
       }
     }
   }
   yield filter("ingress", main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "pass" }]);
-  if (needRepliesOnly) {
+  if (denied.length > 0) {
     const none: DirectionRules = { isolated: true, policies: [], allow: [] };
-    yield* policyChain(none, variants[0], 0, "srcIp", repliesOnly, ids, { kind: "pass" });
+    for (const f of policyChain(none, variants[0], 0, "srcIp", repliesOnly, ids, PASS)) {
+      if (f.prio === POLICY_PRIO.final) {
+        for (const [i, match] of denied.entries()) {
+          yield filter("ingress", repliesOnly, POLICY_PRIO.allow, i + 1, protocol, match, [{
+            kind: "drop",
+          }]);
+        }
+      }
+      yield f;
+    }
   }
   for (const [rules, variant, zone, target] of later) {
-    yield* policyChain(rules, variant, zone, "srcIp", target, ids, { kind: "pass" });
+    yield* policyChain(rules, variant, zone, "srcIp", target, ids, PASS);
   }
 }
 

@@ -81,6 +81,19 @@ export interface TcState {
   filters: TcFilter[];
   /** Filters the parser could not represent (not ours: reported, never deleted). */
   foreignFilters?: string[];
+  /** What each filter's first action has counted, by {@link counterKey}, when the driver read it. */
+  counters?: Map<string, FilterCounter>;
+}
+
+/** Packets and bytes a filter's first action has seen (for a `drop` filter: dropped). */
+export interface FilterCounter {
+  packets: number;
+  bytes: number;
+}
+
+/** The key of a filter's counter: where the filter sits. */
+export function counterKey(filter: Pick<TcFilter, "hook" | "chain" | "prio" | "handle">): string {
+  return `${filter.hook} ${filter.chain} ${filter.prio} ${filter.handle}`;
 }
 
 /** Chain ids: generation × variant × index, so two generations never collide. */

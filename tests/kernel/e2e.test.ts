@@ -44,6 +44,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "e2e: drop counters on /metrics count exactly the denied packets, with each driver",
+  ignore: missing !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cp = await startControlPlane();
+    const dir = await Deno.makeTempDir({ prefix: "mnp-drops-" });
+    try {
+      const port = Number(new URL(cp.server).port);
+      const kubeconfig = await writeGuestKubeconfig(cp.adminKubeconfig, port, dir);
+      const result = await runInVm({
+        command: ["deno", "run", "-A", "--no-check", "tests/kernel/e2e/drops_guest.ts", kubeconfig],
+        cwd: ROOT,
+        shares: [dir],
+        hostPorts: [port],
+        timeoutSeconds: 600,
+      });
+      console.log(result.output.trimEnd());
+      assert.equal(result.code, 0, `exit ${result.code}`);
+      assert.match(result.output, /^drops: all checks passed$/m);
+    } finally {
+      await cp.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "e2e: a scenario file passes through the whole agent too (--via-apiserver, netlink)",
   ignore: missing !== null,
   sanitizeResources: false,

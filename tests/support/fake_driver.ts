@@ -5,7 +5,13 @@
  * @module
  */
 import { DeviceMissing, type TcDriver } from "../../src/tc/driver.ts";
-import type { TcCommand, TcFilter, TcState } from "../../src/tc/model.ts";
+import {
+  counterKey,
+  type FilterCounter,
+  type TcCommand,
+  type TcFilter,
+  type TcState,
+} from "../../src/tc/model.ts";
 
 /**
  * A fake kernel behind the {@link TcDriver} interface. A device exists when
@@ -26,8 +32,37 @@ export class RecordingDriver implements TcDriver {
   /** The command lists applied, in order, with their device. */
   readonly log: { device: string; commands: TcCommand[] }[] = [];
 
+  /** Device → what each filter has counted; a filter deleted loses its count, as in the kernel. */
+  readonly counts = new Map<string, Map<string, FilterCounter>>();
+
   constructor(devices: Iterable<string> = []) {
     this.present = new Set(devices);
+  }
+
+  /** `packets` packets of `bytes` bytes each meet the filter (which must be programmed). */
+  hit(device: string, filter: TcFilter, packets: number, bytes: number): void {
+    const key = counterKey(filter);
+    if (!(this.programmed.get(device) ?? []).some((f) => counterKey(f) === key)) {
+      throw new Error(`${device}: no filter ${key}`);
+    }
+    const counts = this.counts.get(device) ?? new Map<string, FilterCounter>();
+    const now = counts.get(key) ?? { packets: 0, bytes: 0 };
+    counts.set(key, { packets: now.packets + packets, bytes: now.bytes + packets * bytes });
+    this.counts.set(device, counts);
+  }
+
+  counters(device: string): Promise<Map<string, FilterCounter>> {
+    this.stats.calls++;
+    if (!this.present.has(device)) {
+      return Promise.reject(new DeviceMissing(device, "device not found"));
+    }
+    const counts = this.counts.get(device) ?? new Map<string, FilterCounter>();
+    const out = new Map<string, FilterCounter>();
+    for (const filter of this.programmed.get(device) ?? []) {
+      if (filter.hook !== "ingress") continue;
+      out.set(counterKey(filter), counts.get(counterKey(filter)) ?? { packets: 0, bytes: 0 });
+    }
+    return Promise.resolve(out);
   }
 
   read(device: string): Promise<TcState> {
@@ -55,6 +90,7 @@ export class RecordingDriver implements TcDriver {
       a.hook === b.hook && a.chain === b.chain && a.prio === b.prio && a.handle === b.handle;
     for (const command of commands) {
       let filters = this.programmed.get(device);
+      this.#forgetCounts(device, command);
       switch (command.op) {
         case "qdisc-add":
           if (!filters) this.programmed.set(device, []);
@@ -82,5 +118,18 @@ export class RecordingDriver implements TcDriver {
       }
     }
     return Promise.resolve();
+  }
+
+  #forgetCounts(device: string, command: TcCommand): void {
+    const counts = this.counts.get(device);
+    if (!counts) return;
+    if (command.op === "qdisc-del") counts.clear();
+    else if (command.op === "filter-del" || command.op === "filter-replace") {
+      counts.delete(counterKey(command.filter));
+    } else if (command.op === "chain-del") {
+      for (const key of counts.keys()) {
+        if (key.startsWith(`${command.hook} ${command.chain} `)) counts.delete(key);
+      }
+    }
   }
 }

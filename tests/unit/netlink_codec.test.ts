@@ -264,6 +264,22 @@ Deno.test("kernel filter dumps decode to the filters that were added", () => {
     assert.equal(filters.length, expected.length, name);
     assert.ok(sameFilters(filters, expected), `${name}: ${JSON.stringify(filters, null, 1)}`);
   }
+  // The kernel sends every action's counters; each filter's first one is kept. While the
+  // capture ran, one 56-byte frame reached the device and met only the catch-all at prio 100.
+  const counted: string[] = [];
+  for (const message of received(capture("show-ingress"))) {
+    if (message.type === NL.NLMSG_DONE) continue;
+    const decoded = decodeFilter(message);
+    if (!decoded || !("filter" in decoded)) continue;
+    assert.ok(decoded.counter, `chain ${decoded.filter.chain} prio ${decoded.filter.prio}`);
+    if (decoded.counter.packets > 0) {
+      counted.push(
+        `${decoded.filter.chain}/${decoded.filter.prio}: ${decoded.counter.packets} ` +
+          `packet, ${decoded.counter.bytes} bytes`,
+      );
+    }
+  }
+  assert.deepEqual(counted, ["0/100: 1 packet, 56 bytes"]);
   // The replaced dispatch filter reads back with its new target.
   const dispatch = decodedFilters("show-ingress").filters.find((f) =>
     f.chain === 0 && f.prio === 2

@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import type { Direction } from "../../src/cluster/types.ts";
-import { allows, type Flow, iface, render } from "../support/cluster.ts";
+import { allows, cluster, type Flow, iface, render } from "../support/cluster.ts";
+import { parseIp } from "../../src/net/ip.ts";
+import { explainPacket } from "../../src/policy/explain.ts";
 import { type Manifest, mnp, nad, ns, pod } from "../support/manifests.ts";
 
 interface Probe {
@@ -686,6 +688,30 @@ for (const testCase of CASES) {
         }\n` +
           JSON.stringify(rules, null, 1),
       );
+    }
+  });
+}
+
+// `explain` answers from the same engine: each probe, asked as a packet between the target pod
+// and the peer address, gets the same verdict for that one direction.
+for (const testCase of CASES) {
+  Deno.test(`explain: ${testCase.name}`, () => {
+    const { state } = cluster(testCase.objects);
+    for (const probe of testCase.probes) {
+      const { peer, protocol, port } = probe.flow;
+      const egress = probe.direction === "egress";
+      const answer = explainPacket(state, {
+        from: egress ? probe.target : peer,
+        to: egress ? peer : probe.target,
+        network: probe.network ?? NET,
+        family: parseIp(peer)!.family,
+        protocol,
+        port,
+      }, { networkPlugins: ["accelerated-bridge"] });
+      const what = `${probe.direction} ${probe.target} ${protocol} ${peer}:${port ?? ""}`;
+      assert.deepEqual(answer.directions.map((d) => d.direction), [probe.direction], what);
+      assert.equal(answer.directions[0].verdict, probe.expect, what);
+      assert.equal(answer.verdict, probe.expect, what);
     }
   });
 }

@@ -1,10 +1,10 @@
 /**
- * The `cmdline` TC driver: reads with `tc -json`, writes with one
+ * The `cmdline` TC driver: reads with `tc -s -json` (one process per hook), writes with one
  * `tc -batch` per representor (make-before-break order kept by the
  * actuator's command list).
  */
-import { HOOKS, type TcCommand, type TcState } from "../../tc/model.ts";
-import { parseChainShow, parseFilterShow, parseQdiscShow } from "./tc_json.ts";
+import { type FilterCounter, HOOKS, type TcCommand, type TcState } from "../../tc/model.ts";
+import { parseFilterShow, parseQdiscShow } from "./tc_json.ts";
 import { batchText, checkedDevice } from "../../tc/serialize.ts";
 import {
   DeviceMissing,
@@ -51,29 +51,35 @@ export class CmdlineDriver implements TcDriver {
     };
     if (!qdiscs.clsact) return state;
     const foreign: string[] = [];
+    const counters = new Map<string, FilterCounter>();
     for (const hook of HOOKS) {
-      const chains = parseChainShow(
-        await this.#tc(device, ["-json", "chain", "show", "dev", device, hook]),
-      );
-      if (!chains.includes(0)) chains.unshift(0);
-      for (const chain of chains) {
-        const text = await this.#tc(device, [
-          "-json",
-          "filter",
-          "show",
-          "dev",
-          device,
-          hook,
-          "chain",
-          String(chain),
-        ]);
-        const parsed = parseFilterShow(text, hook, chain);
-        for (const filter of parsed.filters) state.filters.push(filter);
-        for (const text of parsed.foreign) foreign.push(text);
-      }
+      // Without a chain, tc lists every chain of the hook in one process and names each
+      // filter's chain; `-s` adds the counters.
+      const text = await this.#tc(device, ["-s", "-json", "filter", "show", "dev", device, hook]);
+      const parsed = parseFilterShow(text, hook);
+      // Chains in id order; within a chain, the kernel's order.
+      parsed.filters.sort((a, b) => a.chain - b.chain);
+      for (const filter of parsed.filters) state.filters.push(filter);
+      for (const text of parsed.foreign) foreign.push(text);
+      for (const [key, counter] of parsed.counters) counters.set(key, counter);
     }
+    state.counters = counters;
     state.foreignFilters = foreign;
     return state;
+  }
+
+  async counters(device: string): Promise<Map<string, FilterCounter>> {
+    checkedDevice(device);
+    const text = await this.#tc(device, [
+      "-s",
+      "-json",
+      "filter",
+      "show",
+      "dev",
+      device,
+      "ingress",
+    ]);
+    return parseFilterShow(text, "ingress").counters;
   }
 
   async apply(device: string, commands: TcCommand[]): Promise<void> {

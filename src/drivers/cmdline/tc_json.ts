@@ -7,20 +7,24 @@ import { Unrepresentable } from "../../tc/driver.ts";
 import { show } from "../../log/quote.ts";
 import { formatCidr, parseCidr } from "../../net/ip.ts";
 import { blockRange } from "../../tc/ports.ts";
-import type {
-  EthProtocol,
-  FlowerMatch,
-  Hook,
-  InnerEthType,
-  IpProto,
-  TcAction,
-  TcFilter,
+import {
+  counterKey,
+  type EthProtocol,
+  type FilterCounter,
+  type FlowerMatch,
+  type Hook,
+  type InnerEthType,
+  type IpProto,
+  type TcAction,
+  type TcFilter,
 } from "../../tc/model.ts";
 
 /** Filters read from one chain: those understood, and descriptions of the rest. */
 export interface ParsedFilters {
   filters: TcFilter[];
   foreign: string[];
+  /** Counters of the filters understood, when the output has them (`tc -s`). */
+  counters: Map<string, FilterCounter>;
 }
 
 type Json = unknown;
@@ -142,54 +146,56 @@ function parseAction(raw: Json): TcAction {
   throw new Unrepresentable(`action ${show(raw.kind)}`);
 }
 
+/** The packets and bytes counted by a filter's first action (`tc -s`), if printed. */
+function firstActionCounter(actions: Json[]): FilterCounter | undefined {
+  const stats = isObject(actions[0]) ? actions[0].stats : undefined;
+  if (!isObject(stats) || typeof stats.packets !== "number" || typeof stats.bytes !== "number") {
+    return undefined;
+  }
+  return { packets: stats.packets, bytes: stats.bytes };
+}
+
 /**
- * Parses `tc -json filter show dev DEV HOOK chain N`. The chain is not in
- * the output, so the caller says which one was asked for.
+ * Parses `tc [-s] -json filter show dev DEV HOOK [chain N]`. Without a
+ * chain in the command, tc prints each filter's chain; with one, it does
+ * not, so `chain` says which one was asked for. With `-s`, the counters of
+ * each filter's first action are kept by {@link counterKey}.
  */
-export function parseFilterShow(text: string, hook: Hook, chain: number): ParsedFilters {
-  const out: ParsedFilters = { filters: [], foreign: [] };
+export function parseFilterShow(text: string, hook: Hook, chain = 0): ParsedFilters {
+  const out: ParsedFilters = { filters: [], foreign: [], counters: new Map() };
   const trimmed = text.trim();
   if (trimmed === "") return out;
   const entries: Json = JSON.parse(trimmed);
   if (!Array.isArray(entries)) throw new Error("tc filter show: want a JSON list");
   for (const entry of entries) {
     if (!isObject(entry) || !isObject(entry.options)) continue; // per-prio header lines
+    const at = typeof entry.chain === "number" ? entry.chain : chain;
     const where =
-      `${hook} chain ${chain} prio ${entry.pref} ${entry.kind} handle ${entry.options.handle}`;
+      `${hook} chain ${at} prio ${entry.pref} ${entry.kind} handle ${entry.options.handle}`;
     try {
       if (entry.kind !== "flower") throw new Unrepresentable(`kind ${entry.kind}`);
       const protocol = PROTOCOLS[String(entry.protocol).toLowerCase()];
       if (!protocol) throw new Unrepresentable(`protocol ${entry.protocol}`);
       const keys = isObject(entry.options.keys) ? entry.options.keys : {};
       const actions = Array.isArray(entry.options.actions) ? entry.options.actions : [];
-      out.filters.push({
+      const filter: TcFilter = {
         hook,
-        chain,
+        chain: at,
         prio: Number(entry.pref),
         handle: Number(entry.options.handle),
         protocol,
         match: parseMatch(keys),
         actions: actions.map(parseAction),
-      });
+      };
+      out.filters.push(filter);
+      const counter = firstActionCounter(actions);
+      if (counter) out.counters.set(counterKey(filter), counter);
     } catch (error) {
       if (!(error instanceof Unrepresentable)) throw error;
       out.foreign.push(`${where} (${error.message})`);
     }
   }
   return out;
-}
-
-/** Parses `tc -json chain show dev DEV HOOK` into chain ids. */
-export function parseChainShow(text: string): number[] {
-  const trimmed = text.trim();
-  if (trimmed === "") return [];
-  const entries: Json = JSON.parse(trimmed);
-  if (!Array.isArray(entries)) throw new Error("tc chain show: want a JSON list");
-  const chains = new Set<number>();
-  for (const entry of entries) {
-    if (isObject(entry) && typeof entry.chain === "number") chains.add(entry.chain);
-  }
-  return [...chains].sort((a, b) => a - b);
 }
 
 /** Parses `tc -json qdisc show dev DEV`: whether clsact is there, and the other qdisc kinds. */

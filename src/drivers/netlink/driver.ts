@@ -5,7 +5,14 @@
  * by sending each step's requests together and waiting for the kernel's
  * answers before the next step starts.
  */
-import { HOOKS, type TcCommand, type TcFilter, type TcState } from "../../tc/model.ts";
+import {
+  counterKey,
+  type FilterCounter,
+  HOOKS,
+  type TcCommand,
+  type TcFilter,
+  type TcState,
+} from "../../tc/model.ts";
 import { batchText, checkedDevice } from "../../tc/serialize.ts";
 import {
   DeviceMissing,
@@ -233,6 +240,7 @@ export class NetlinkDriver implements TcDriver {
     };
     if (!state.clsact) return state;
     const foreign: string[] = [];
+    const counters = new Map<string, FilterCounter>();
     for (const hook of HOOKS) {
       const filters: TcFilter[] = [];
       const decodedFilters = this.#dump(
@@ -243,15 +251,39 @@ export class NetlinkDriver implements TcDriver {
       );
       for (const decoded of decodedFilters) {
         if (!decoded) continue;
-        if ("filter" in decoded) filters.push(decoded.filter);
-        else foreign.push(decoded.foreign);
+        if (!("filter" in decoded)) {
+          foreign.push(decoded.foreign);
+          continue;
+        }
+        filters.push(decoded.filter);
+        if (decoded.counter) counters.set(counterKey(decoded.filter), decoded.counter);
       }
       // Chains in id order, as `tc` lists them; within a chain, the kernel's order.
       filters.sort((a, b) => a.chain - b.chain);
       for (const filter of filters) state.filters.push(filter);
     }
     state.foreignFilters = foreign;
+    state.counters = counters;
     return state;
+  }
+
+  counters(device: string): Promise<Map<string, FilterCounter>> {
+    return Promise.resolve().then(() => {
+      const ifindex = this.#index(device);
+      const counters = new Map<string, FilterCounter>();
+      const decoded = this.#dump(
+        device,
+        filterDumpRequest(ifindex, "ingress"),
+        `filter show dev ${device} ingress`,
+        decodeFilter,
+      );
+      for (const entry of decoded) {
+        if (entry && "filter" in entry && entry.counter) {
+          counters.set(counterKey(entry.filter), entry.counter);
+        }
+      }
+      return counters;
+    });
   }
 
   apply(device: string, commands: TcCommand[]): Promise<void> {

@@ -84,6 +84,9 @@ export const ACT = {
   IN_HW_COUNT: 10,
 } as const;
 
+/** Generic statistics attributes in an action's `TCA_ACT_STATS` (linux/gen_stats.h). */
+export const STATS = { BASIC: 1 } as const;
+
 /** gact and ct option attributes. */
 export const GACT = { TM: 1, PARMS: 2, PROB: 3, PAD: 4 } as const;
 /** ct action option attributes and flags. */

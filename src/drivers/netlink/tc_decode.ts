@@ -9,6 +9,7 @@ import { formatIp } from "../../net/ip.ts";
 import { blockRange } from "../../tc/ports.ts";
 import type {
   EthProtocol,
+  FilterCounter,
   FlowerMatch,
   Hook,
   InnerEthType,
@@ -33,6 +34,7 @@ import {
   FLOWER,
   GACT,
   IPPROTO,
+  STATS,
   TC_ACT,
   TCA,
   TCMSG_SIZE,
@@ -286,9 +288,25 @@ function decodeAction(nest: Attr): TcAction {
   throw new Unrepresentable(`action ${show(kind)}`);
 }
 
-/** One entry of a filter dump: a filter, a foreign description, or nothing (a per-prio header). */
+/**
+ * The packets and bytes an action has counted: `TCA_STATS_BASIC` in its
+ * `TCA_ACT_STATS` (struct gnet_stats_basic: u64 bytes, u32 packets).
+ */
+function actionCounter(nest: Attr): FilterCounter | undefined {
+  const stats = decodeAttrs(nest.value).find((a) => a.type === ACT.STATS);
+  const basic = stats && decodeAttrs(stats.value).find((a) => a.type === STATS.BASIC);
+  if (!basic || basic.value.length < 12) return undefined;
+  const view = dataView(basic.value);
+  return { bytes: Number(view.getBigUint64(0, true)), packets: view.getUint32(8, true) };
+}
+
+/**
+ * One entry of a filter dump: a filter (with its first action's counter
+ * when the kernel sent it), a foreign description, or nothing (a per-prio
+ * header).
+ */
 export type DecodedFilter =
-  | { filter: TcFilter }
+  | { filter: TcFilter; counter?: FilterCounter }
   | { foreign: string }
   | null;
 
@@ -313,17 +331,18 @@ export function decodeFilter(message: NetlinkMessage): DecodedFilter {
     if (!protocol) throw new Unrepresentable(`protocol 0x${protocolValue.toString(16)}`);
     const flower = decodeAttrs(options.value);
     const actions = flower.find((a) => a.type === FLOWER.ACT);
-    return {
-      filter: {
-        hook,
-        chain,
-        prio,
-        handle: tcmsg.handle,
-        protocol,
-        match: decodeMatch(flower),
-        actions: actions ? decodeAttrs(actions.value).map(decodeAction) : [],
-      },
+    const nests = actions ? decodeAttrs(actions.value) : [];
+    const filter: TcFilter = {
+      hook,
+      chain,
+      prio,
+      handle: tcmsg.handle,
+      protocol,
+      match: decodeMatch(flower),
+      actions: nests.map(decodeAction),
     };
+    const counter = nests.length > 0 ? actionCounter(nests[0]) : undefined;
+    return counter ? { filter, counter } : { filter };
   } catch (error) {
     if (!(error instanceof Unrepresentable)) throw error;
     return { foreign: `${where} (${error.message})` };

@@ -61,6 +61,7 @@ export function startAgent(
   sysfs: string,
   log: string,
   tcDriver = "cmdline",
+  extraArgs: string[] = [],
 ): Deno.ChildProcess {
   return new Deno.Command("sh", {
     args: [
@@ -89,6 +90,7 @@ export function startAgent(
       "200ms",
       "--v",
       "2",
+      ...extraArgs,
     ],
     env: { AGENT_LOG: log },
     stdin: "null",
