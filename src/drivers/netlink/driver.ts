@@ -8,6 +8,7 @@
 import {
   counterKey,
   type FilterCounter,
+  type Hook,
   HOOKS,
   type TcCommand,
   type TcFilter,
@@ -24,7 +25,7 @@ import {
 import { errnoText, isNoDevice } from "./errno.ts";
 import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./socket.ts";
 import { filterDumpRequest, qdiscDumpRequest, writeCommand } from "./tc_encode.ts";
-import { decodeFilter, decodeQdisc } from "./tc_decode.ts";
+import { type DecodedFilter, decodeFilter, decodeQdisc } from "./tc_decode.ts";
 import {
   decodeAck,
   decodeMessages,
@@ -218,6 +219,16 @@ export class NetlinkDriver implements TcDriver {
     });
   }
 
+  /** Every filter of one hook, every chain at once, decoded with its counter. */
+  #filterDump(device: string, ifindex: number, hook: Hook): DecodedFilter[] {
+    return this.#dump(
+      device,
+      filterDumpRequest(ifindex, hook),
+      `filter show dev ${device} ${hook}`,
+      decodeFilter,
+    );
+  }
+
   read(device: string): Promise<TcState> {
     return Promise.resolve().then(() => this.#read(device));
   }
@@ -243,13 +254,7 @@ export class NetlinkDriver implements TcDriver {
     const counters = new Map<string, FilterCounter>();
     for (const hook of HOOKS) {
       const filters: TcFilter[] = [];
-      const decodedFilters = this.#dump(
-        device,
-        filterDumpRequest(ifindex, hook),
-        `filter show dev ${device} ${hook}`,
-        decodeFilter,
-      );
-      for (const decoded of decodedFilters) {
+      for (const decoded of this.#filterDump(device, ifindex, hook)) {
         if (!decoded) continue;
         if (!("filter" in decoded)) {
           foreign.push(decoded.foreign);
@@ -269,15 +274,8 @@ export class NetlinkDriver implements TcDriver {
 
   counters(device: string): Promise<Map<string, FilterCounter>> {
     return Promise.resolve().then(() => {
-      const ifindex = this.#index(device);
       const counters = new Map<string, FilterCounter>();
-      const decoded = this.#dump(
-        device,
-        filterDumpRequest(ifindex, "ingress"),
-        `filter show dev ${device} ingress`,
-        decodeFilter,
-      );
-      for (const entry of decoded) {
+      for (const entry of this.#filterDump(device, this.#index(device), "ingress")) {
         if (entry && "filter" in entry && entry.counter) {
           counters.set(counterKey(entry.filter), entry.counter);
         }

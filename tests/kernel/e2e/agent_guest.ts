@@ -32,7 +32,7 @@ import {
   startAgent as startAgentWith,
   waitConverged as waitConvergedWith,
 } from "./agent_env.ts";
-import { baseObjects, IP, NODE, policies } from "./cluster.ts";
+import { baseObjects, IP, NODE, policies, withRole } from "./cluster.ts";
 
 const [kubeconfig] = Deno.args;
 const driver = new CmdlineDriver();
@@ -110,12 +110,7 @@ async function simulateLive(sysfs: string, from: string, to: string) {
 }
 
 function relabel(name: string, role: string) {
-  objects = objects.map((m) => {
-    const meta = m.metadata as { name: string; labels: Record<string, string> };
-    return m.kind === "Pod" && meta.name === name
-      ? { ...m, metadata: { ...meta, labels: { role } } }
-      : m;
-  });
+  objects = withRole(objects, name, role);
   return kubectl(["label", "pod", "-n", "e2e", name, `role=${role}`, "--overwrite"]);
 }
 

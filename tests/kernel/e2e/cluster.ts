@@ -48,3 +48,13 @@ export function policies(): Manifest[] {
     }),
   ];
 }
+
+/** `objects` with the pod `name` of namespace `e2e` labelled `role` instead. */
+export function withRole(objects: Manifest[], name: string, role: string): Manifest[] {
+  return objects.map((m) => {
+    const meta = m.metadata as { name: string; labels: Record<string, string> };
+    return m.kind === "Pod" && meta.name === name
+      ? { ...m, metadata: { ...meta, labels: { role } } }
+      : m;
+  });
+}

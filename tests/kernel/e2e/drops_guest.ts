@@ -19,7 +19,7 @@ import {
 import { forApi, type Manifest } from "../../support/manifests.ts";
 import { buildTopology, destroyTopology, interfaceOf } from "../scenario/topology.ts";
 import { fakeSysfsFor, hostApi, logTail, startAgent, waitConverged } from "./agent_env.ts";
-import { baseObjects, IP, NODE, policies } from "./cluster.ts";
+import { baseObjects, IP, NODE, policies, withRole } from "./cluster.ts";
 
 const [kubeconfig] = Deno.args;
 const api = hostApi(kubeconfig);
@@ -63,12 +63,7 @@ async function ping(netns: string, address: string, count: number): Promise<numb
 }
 
 async function relabel(name: string, role: string) {
-  objects = objects.map((m) => {
-    const meta = m.metadata as { name: string; labels: Record<string, string> };
-    return m.kind === "Pod" && meta.name === name
-      ? { ...m, metadata: { ...meta, labels: { role } } }
-      : m;
-  });
+  objects = withRole(objects, name, role);
   await kubectlTo(api, "label", "pod", "-n", "e2e", name, `role=${role}`, "--overwrite");
 }
 
