@@ -4,7 +4,15 @@ import { interfaceRules } from "../tests/support/cluster.ts";
 
 /** 296 peer addresses on one port: 61 fixed filters + 3 IPv4 variants × 296 = 949. */
 export function thousandFilterRules(): InterfaceRules {
-  const cidrs = Array.from({ length: 296 }, (_, i) => `10.${100 + (i >> 8)}.${i & 0xff}.1/32`);
+  return peerFilterRules(296);
+}
+
+/**
+ * `peers` peer addresses on one port: 61 fixed filters + 3 IPv4 variants ×
+ * `peers` (3,313 peers: about 10,000 filters).
+ */
+export function peerFilterRules(peers: number): InterfaceRules {
+  const cidrs = Array.from({ length: peers }, (_, i) => `10.${100 + (i >> 8)}.${i & 0xff}.1/32`);
   // Egress (what a pod's own representor checks), on a trunk network (all six variants).
   const rules = interfaceRules(
     { isolated: false, policies: [], allow: [] },

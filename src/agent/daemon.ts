@@ -7,6 +7,7 @@
  */
 import type { AgentOptions } from "./options.ts";
 import type { Labels, MultiNetworkPolicy, Namespace } from "../cluster/types.ts";
+import { hostIdentity, nodeMatchRule } from "../cluster/node_name.ts";
 import { log } from "../log/klog.ts";
 import { type AffectedContext, affectedLocalPods } from "../watching/affected.ts";
 import { ClusterWatcher } from "../watching/informers.ts";
@@ -14,7 +15,6 @@ import { KubeConfigError, loadKubeConfig } from "../watching/kubeconfig.ts";
 import type { LivenessPolicy } from "../watching/liveness.ts";
 import { ClusterStore } from "../watching/store.ts";
 import { EventRecorder } from "./events.ts";
-import { DropCounters } from "./drop_counters.ts";
 import { DropWarnings } from "./drop_warnings.ts";
 import {
   type EndpointServer,
@@ -26,10 +26,8 @@ import {
 import { AgentMetrics } from "./metrics.ts";
 import { KubeletDevices, PodResourcesClient } from "../sriov/pod_resources.ts";
 import type { RulesSink } from "./sink.ts";
-import { TcSink } from "./tc_sink.ts";
-import { createDriver } from "../drivers/factory.ts";
-import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
-import { Actuator } from "../tc/actuator.ts";
+import type { TcSink } from "./tc_sink.ts";
+import { createEnforcement, type Enforcement, startDriftWatch } from "./enforcement.ts";
 import { SyncLoop, type SyncReport } from "./syncloop.ts";
 import { type CoalescePolicy, DEFAULT_COALESCE } from "./timing.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "../watching/backoff.ts";
@@ -54,7 +52,7 @@ export interface DaemonHooks {
 
 /** A running daemon. */
 export interface Daemon {
-  /** The node whose pods are enforced. */
+  /** The node whose pods are enforced: the host name or override, trimmed and lower-cased. */
   readonly node: string;
   readonly metrics: AgentMetrics;
   /** The bound address of /healthz and /readyz, or null without them. */
@@ -81,17 +79,26 @@ function podResources(socket: string) {
   return { client, devices: new KubeletDevices(client) };
 }
 
-/** Starts the daemon; throws {@link KubeConfigError} when there is no API server configuration. */
+/**
+ * Starts the daemon; throws {@link KubeConfigError} when there is no API server
+ * configuration, and an Error when the node name is empty.
+ */
 export function startDaemon(
   options: AgentOptions,
   sink: RulesSink,
   hooks: DaemonHooks = {},
 ): Daemon {
-  const node = options.hostnameOverride || (hooks.hostname ?? (() => Deno.hostname()))();
+  const identity = hostIdentity(
+    options.hostnameOverride,
+    hooks.hostname ?? (() => Deno.hostname()),
+  );
+  const node = identity.name;
+  log.info("acting as node", { node, from: identity.source, matches: nodeMatchRule(node) });
   const kc = loadKubeConfig({ kubeconfig: options.kubeconfig, master: options.master });
   const metrics = new AgentMetrics();
   const backoff = hooks.backoff ?? DEFAULT_BACKOFF;
   const events = new EventRecorder(kc, node, metrics);
+  sink.attach?.(metrics, events);
   const kubelet = podResources(options.podResourcesSocket);
   const store = new ClusterStore((ref, errors) => {
     metrics.errors.add(1, { kind: "object" });
@@ -214,27 +221,11 @@ export function startDaemon(
 }
 
 /**
- * The sink the daemon uses: the TC actuator with the `--tc-driver` driver,
- * on representors found in sysfs.
+ * The sink the daemon uses: the node's TC enforcement (src/agent/enforcement.ts)
+ * with the `--tc-driver` driver, on representors found in sysfs.
  */
-export function createTcSink(options: AgentOptions): RulesSink {
-  const driver = createDriver(options.tcDriver);
-  const drops = new DropCounters(driver);
-  const actuator = new Actuator(driver, {
-    podRulesPath: options.podRulesPath || undefined,
-    beforeChange: (device) => drops.settle(device),
-  });
-  log.info("TC enforcement ready", {
-    driver: options.tcDriver,
-    sysfsRoot: options.sysfsRoot,
-    podRulesPath: options.podRulesPath,
-  });
-  return new TcSink(
-    actuator,
-    new RepresentorResolver(options.sysfsRoot),
-    () => listRepresentors(options.sysfsRoot),
-    drops,
-  );
+export function createTcSink(options: AgentOptions): TcSink {
+  return createEnforcement(options).sink;
 }
 
 /**
@@ -243,9 +234,9 @@ export function createTcSink(options: AgentOptions): RulesSink {
  * set up).
  */
 export async function runDaemon(options: AgentOptions): Promise<number> {
-  let sink: RulesSink;
+  let enforcement: Enforcement;
   try {
-    sink = createTcSink(options);
+    enforcement = createEnforcement(options);
   } catch (error) {
     log.error("cannot start the TC driver", {
       driver: options.tcDriver,
@@ -253,6 +244,7 @@ export async function runDaemon(options: AgentOptions): Promise<number> {
     });
     return 1;
   }
+  const { sink, driver } = enforcement;
   let daemon: Daemon;
   try {
     daemon = startDaemon(options, sink);
@@ -264,11 +256,13 @@ export async function runDaemon(options: AgentOptions): Promise<number> {
     log.error("cannot start", { err: error instanceof Error ? error.message : String(error) });
     return 1;
   }
+  const watch = startDriftWatch(sink, driver);
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   const received = await new Promise<Deno.Signal>((resolve) => {
     for (const signal of signals) Deno.addSignalListener(signal, () => resolve(signal));
   });
   log.info("signal received: stopping", { signal: received });
+  await watch?.stop();
   await daemon.stop();
   return 0;
 }

@@ -135,6 +135,32 @@ export class AgentMetrics {
     "counter",
   );
 
+  /** Devices repaired after someone else changed them, by what was wrong. */
+  readonly repairs = new Family(
+    "mnp_repairs_total",
+    "Devices read back and repaired because the kernel no longer held what was applied, by reason.",
+    "counter",
+  );
+  /** Foreign filters ahead of or inside our program, per device. */
+  readonly foreignFiltersAhead = new Family(
+    "mnp_foreign_filters_ahead",
+    "Filters not written by the agent that traffic meets before or inside its program, per device.",
+    "gauge",
+  );
+  /** Filters in the NIC, per device. */
+  readonly filtersInHardware = new Family(
+    "mnp_tc_filters_in_hardware",
+    "Filters of the agent that the kernel reports in hardware (in_hw), per device.",
+    "gauge",
+  );
+  /** Filters in software only, per device. */
+  readonly filtersSoftwareOnly = new Family(
+    "mnp_tc_filters_software_only",
+    "Filters of the agent in software only (not_in_hw, skip_hw, or a device without " +
+      "hw-tc-offload), per device.",
+    "gauge",
+  );
+
   /** Sets the drop counters to these totals (interfaces not listed are gone). */
   publishDrops(totals: readonly DropTotal[]): void {
     this.policyDroppedPackets.clear();
@@ -164,6 +190,10 @@ export class AgentMetrics {
       this.apiServerUp,
       this.policyDroppedPackets,
       this.policyDroppedBytes,
+      this.repairs,
+      this.foreignFiltersAhead,
+      this.filtersInHardware,
+      this.filtersSoftwareOnly,
     ].map((m) => m.render()).join("\n") + "\n";
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { TcDriverName } from "../drivers/factory.ts";
 import type { KlogOptions } from "../log/klog.ts";
+import type { OffloadMode } from "./offload_policy.ts";
 
 /** Everything the daemon is configured with. */
 export interface AgentOptions {
@@ -27,6 +28,8 @@ export interface AgentOptions {
   resyncPeriodMs: number;
   /** Whether drops by policy are reported as Warning Events on their pods. */
   dropEvents: boolean;
+  /** `--offload`: where filters are meant to be enforced, and what a refusal does. */
+  offload: OffloadMode;
   /** Minimum time between two syncs. */
   minSyncIntervalMs: number;
   logFlushFrequencyMs: number;

@@ -6,6 +6,8 @@
  */
 import type { InterfaceRules } from "../policy/model.ts";
 import type { DropCounters } from "./drop_counters.ts";
+import type { PodNotices } from "./enforcement_reports.ts";
+import type { AgentMetrics } from "./metrics.ts";
 
 /** One interface to bring to its rules. */
 export interface RulesChange {
@@ -29,14 +31,27 @@ export interface RulesResult {
   filters?: number;
 }
 
+/** How a sink applies a batch of changes. */
+export interface ApplyOptions {
+  /**
+   * Devices to read back from the kernel and repair even when their rules did
+   * not change (`"all"` on a full resync); default none.
+   */
+  verify?: ReadonlySet<string> | "all";
+}
+
 /** Applies rule changes; never rejects for one interface's failure (report it in its result). */
 export interface RulesSink {
-  apply(changes: RulesChange[]): Promise<RulesResult[]>;
+  apply(changes: RulesChange[], options?: ApplyOptions): Promise<RulesResult[]>;
+  /** Reads the given devices (or all) back from the kernel and repairs what differs. */
+  repair?(devices: ReadonlySet<string> | "all", cause: string): Promise<void>;
   /**
    * TC filters in place on every device the sink programs (uplinks included);
    * absent: the sum of the interfaces' results.
    */
   filtersInPlace?(): number;
+  /** Hands the sink the daemon's metrics and Event recorder (for what it finds in the kernel). */
+  attach?(metrics: AgentMetrics, events: PodNotices | null): void;
   /** What the sink's programs have dropped by policy, when it can tell. */
   readonly drops?: DropCounters;
 }

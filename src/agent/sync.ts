@@ -11,6 +11,7 @@ import {
   type ObjectError,
   podKey,
 } from "../cluster/types.ts";
+import { sameNode } from "../cluster/node_name.ts";
 import { log } from "../log/klog.ts";
 import type { DeviceAllocations } from "../interfaces/local.ts";
 import { computeNodeRules } from "../policy/engine.ts";
@@ -74,7 +75,7 @@ function scopeToPods(state: ClusterState, node: string, dirty: Set<string>): Clu
   return {
     ...state,
     pods: state.pods.map((pod) =>
-      pod.nodeName === node && !dirty.has(podKey(pod)) ? { ...pod, nodeName: "" } : pod
+      sameNode(pod.nodeName, node) && !dirty.has(podKey(pod)) ? { ...pod, nodeName: "" } : pod
     ),
   };
 }
@@ -149,7 +150,10 @@ export class NodeSync {
         withinFilterLimit(rules, this.options.maxFiltersPerInterface ?? 0)
       );
       changes = this.#diff(interfaces, full ? null : dirty, full);
-      results = changes.length > 0 ? await this.options.sink.apply(changes) : [];
+      // A full sync also reads every device back: it repairs what someone else changed.
+      results = changes.length > 0
+        ? await this.options.sink.apply(changes, full ? { verify: "all" } : {})
+        : [];
       failures = this.#record(changes, results);
       this.#reportOverLimit(interfaces);
     } catch (error) {

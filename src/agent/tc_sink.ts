@@ -10,12 +10,21 @@ import { DeviceMissing } from "../tc/driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import { dropSites } from "../tc/accounting.ts";
-import { type Actuator, interfaceRulesFile, type RulesFile } from "../tc/actuator.ts";
+import {
+  type Actuator,
+  type DesiredProgram,
+  interfaceRulesFile,
+  type RulesFile,
+  type SyncResult,
+} from "../tc/actuator.ts";
+import type { Drift } from "../tc/drift.ts";
 import { deviceProgram, type DeviceRole, isPoliced } from "../tc/generate.ts";
 import { nodeRoles, type PlacedInterface } from "../tc/placement.ts";
 import { MAX_ZONES, ZoneAllocator } from "../tc/zones.ts";
 import type { DropCounters } from "./drop_counters.ts";
-import type { RulesChange, RulesResult, RulesSink } from "./sink.ts";
+import type { PodNotices } from "./enforcement_reports.ts";
+import type { AgentMetrics } from "./metrics.ts";
+import type { ApplyOptions, RulesChange, RulesResult, RulesSink } from "./sink.ts";
 
 /** Where a VF sits: its representor, its PF's uplink representor and its e-switch. */
 export interface VfPlacement {
@@ -45,6 +54,40 @@ function rulesFileOf(role: DeviceRole): RulesFile {
   };
 }
 
+/** A pod whose checks a device carries. */
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** What the sink asks and tells besides its per-interface results. */
+export interface SinkHooks {
+  /** The program a device is to carry (default: its full program, `deviceProgram`). */
+  program?(role: DeviceRole): DesiredProgram;
+  /** The interfaces (by key) the sink enforces now; others are gone. */
+  retain?(keys: ReadonlySet<string>): void;
+  /** The daemon's metrics and Event recorder, once it has them. */
+  attach?(metrics: AgentMetrics, events: PodNotices | null): void;
+  /** The kernel no longer held what was applied (someone changed the device); it was repaired. */
+  repaired?(device: string, drift: Drift, cause: string): void;
+  /**
+   * The foreign filters a device carries ahead of or inside our program
+   * changed (empty: none any more); `pods` are those whose checks it holds.
+   */
+  foreignAhead?(device: string, pods: PodRef[], ahead: string[]): void;
+  /** A device was synced: its role and what the sync did (e.g. to check offload status). */
+  synced?(role: DeviceRole, result: SyncResult): Promise<void> | void;
+}
+
+/** The pods whose checks a device carries. */
+export function podsOf(role: DeviceRole): PodRef[] {
+  const rules = [role.sender?.rules, ...role.receivers.map((r) => r.rules)];
+  const pods = new Map<string, PodRef>();
+  for (const r of rules) if (r) pods.set(r.pod.uid, r.pod);
+  return [...pods.values()];
+}
+
 /** Applies rule changes to the node's devices through the actuator. */
 export class TcSink implements RulesSink {
   /** The rules of every interface to enforce, by interface key. */
@@ -55,6 +98,12 @@ export class TcSink implements RulesSink {
   /** Where each interface's VF was last found. */
   readonly #known = new Map<string, VfPlacement>();
   #swept = false;
+  /** Whether the sync loop has handed over rules yet. */
+  #started = false;
+  /** Every call runs after the one before it: applies and repairs never interleave. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Per device, the foreign filters ahead of ours last reported. */
+  readonly #ahead = new Map<string, string>();
 
   /**
    * `allRepresentors` lists the node's representors (VFs and uplinks); after
@@ -68,7 +117,12 @@ export class TcSink implements RulesSink {
     private readonly representors: RepresentorLookup,
     private readonly allRepresentors?: () => Promise<string[]>,
     readonly drops?: DropCounters,
+    private readonly reports: SinkHooks = {},
   ) {}
+
+  attach(metrics: AgentMetrics, events: PodNotices | null): void {
+    this.reports.attach?.(metrics, events);
+  }
 
   /** Filters per device, as last synced. */
   #filters = new Map<string, number>();
@@ -84,7 +138,36 @@ export class TcSink implements RulesSink {
     return total;
   }
 
-  async apply(changes: RulesChange[]): Promise<RulesResult[]> {
+  apply(changes: RulesChange[], options: ApplyOptions = {}): Promise<RulesResult[]> {
+    return this.#serial(() => {
+      this.#started = true;
+      return this.#apply(changes, options.verify ?? new Set(), "resync");
+    });
+  }
+
+  /**
+   * Reads the given devices (or all) back from the kernel and repairs any
+   * difference from what was applied; `cause` is logged with each repair.
+   */
+  repair(devices: ReadonlySet<string> | "all", cause: string): Promise<void> {
+    return this.#serial(async () => {
+      // Before the sync loop's first apply the sink knows no rules: nothing to repair yet.
+      if (!this.#started) return;
+      await this.#apply([], devices, cause);
+    });
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work, work);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #apply(
+    changes: RulesChange[],
+    verify: ReadonlySet<string> | "all",
+    cause: string,
+  ): Promise<RulesResult[]> {
     for (const change of changes) {
       if (change.rules) this.#rules.set(change.key, change.rules);
       else this.#rules.delete(change.key);
@@ -96,11 +179,17 @@ export class TcSink implements RulesSink {
       try {
         const result = await this.actuator.sync(
           role.device,
-          (generation) => deviceProgram(role, generation),
-          { rulesFile: rulesFileOf(role), deferStaleHooks, verify: !deferStaleHooks },
+          this.reports.program?.(role) ?? ((generation) => deviceProgram(role, generation)),
+          {
+            rulesFile: rulesFileOf(role),
+            deferStaleHooks,
+            verify: !deferStaleHooks || verify === "all" || verify.has(role.device),
+          },
         );
         this.#filters.set(role.device, result.filters);
         this.drops?.track(role.device, dropSites(role, result.program));
+        this.#report(role, result, cause);
+        if (result.read || result.commands > 0) await this.reports.synced?.(role, result);
         return result.deferred;
       } catch (error) {
         if (error instanceof DeviceMissing) this.actuator.forget(role.device);
@@ -131,6 +220,7 @@ export class TcSink implements RulesSink {
     for (const device of held) if (this.#programmed.has(device)) wanted.set(device, undefined);
     this.#programmed = wanted;
     this.drops?.retain(new Set(this.#rules.keys()));
+    this.reports.retain?.(new Set(this.#rules.keys()));
     const results = changes.map((change): RulesResult => {
       if (!change.rules) return { key: change.key, filters: 0 };
       const error = errors.get(change.key);
@@ -141,11 +231,35 @@ export class TcSink implements RulesSink {
       if (failed !== undefined) return { key: change.key, error: failed };
       return { key: change.key, filters: this.#filters.get(where.representor) ?? 0 };
     });
-    if (!this.#swept && this.allRepresentors && results.every((r) => !r.error)) {
+    // Only an apply of the sync loop's (the first full sync) sweeps: a repair may come first.
+    if (
+      changes.length > 0 && !this.#swept && this.allRepresentors &&
+      results.every((r) => !r.error)
+    ) {
       this.#swept = true;
       await this.#sweepOrphans(this.allRepresentors);
+      await this.actuator.sweepRulesFiles();
     }
     return results;
+  }
+
+  #report(role: DeviceRole, result: SyncResult, cause: string): void {
+    if (result.drift) {
+      log.info("repaired a device someone else changed", {
+        device: role.device,
+        reason: result.drift.reason,
+        found: result.drift.detail,
+        noticed: cause,
+      });
+      this.reports.repaired?.(role.device, result.drift, cause);
+    }
+    // A sync that did not read the kernel knows nothing new about foreign filters.
+    if (!result.read) return;
+    const text = result.ahead.join("; ");
+    if ((this.#ahead.get(role.device) ?? "") === text) return;
+    if (text) this.#ahead.set(role.device, text);
+    else this.#ahead.delete(role.device);
+    this.reports.foreignAhead?.(role.device, podsOf(role), result.ahead);
   }
 
   /** Every interface placed on its devices, with a zone when policed; the failures by key. */

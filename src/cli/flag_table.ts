@@ -126,6 +126,18 @@ export function optionalIntFlag(
   }, "");
 }
 
+/**
+ * A flag whose argument `convert` reads (throwing {@link InvalidValue} when it
+ * cannot), shown in `--help` as `argName` with `defaultArg` as its default.
+ */
+export function convertedFlag<V>(
+  decl: FlagDecl<V> & { argName: string; defaultArg: string },
+  convert: (text: string) => V,
+): Flag<V> {
+  const { defaultArg, ...rest } = decl;
+  return scalarFlag("string", rest, convert, defaultArg);
+}
+
 /** A Go duration flag (`5s`, `1m30s`); its value is in milliseconds. */
 export function durationFlag(decl: FlagDecl<number>): Flag<number> {
   return scalarFlag("duration", decl, (text) => {

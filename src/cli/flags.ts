@@ -3,19 +3,22 @@
  * with the same names, meanings and defaults. Each flag is declared once here
  * (or in `shared_flags.ts`); parsing, validation and `--help` derive from it.
  */
+import { OFFLOAD_MODES } from "../agent/offload_policy.ts";
 import { DEFAULT_POD_RESOURCES_SOCKET } from "../sriov/pod_resources.ts";
 import type { AgentOptions } from "../agent/options.ts";
 import { TC_DRIVERS, type TcDriverName } from "../drivers/factory.ts";
-import { DEFAULT_KLOG_OPTIONS, parseVmodule } from "../log/klog.ts";
+import { DEFAULT_KLOG_OPTIONS, parseSeverity, parseVmodule, SEVERITY_NAMES } from "../log/klog.ts";
 import { flagsUsage } from "./flag_help.ts";
 import { parseFlags } from "./flag_parse.ts";
 import {
   boolFlag,
   choiceFlag,
+  convertedFlag,
   durationFlag,
   type Flag,
   type FlagGroup,
   intFlag,
+  InvalidValue,
   stringFlag,
 } from "./flag_table.ts";
 import { HELP_FLAG, MAX_FILTERS_FLAG, NETWORK_PLUGINS_FLAG } from "./shared_flags.ts";
@@ -37,6 +40,16 @@ function vmoduleProblem(value: string): string | undefined {
   } catch (error) {
     return (error as Error).message;
   }
+}
+
+/** What `--stderrthreshold` accepts, as its usage error says it. */
+const SEVERITY_WANTED = `want ${SEVERITY_NAMES.join(", ")} (any case) or 0-3`;
+
+/** A `--stderrthreshold` value as a severity rank; throws {@link InvalidValue}. */
+function severityArg(text: string): number {
+  const rank = parseSeverity(text);
+  if (rank === undefined) throw new InvalidValue(SEVERITY_WANTED, text);
+  return rank;
 }
 
 /** klog's own defaults, which its flags here keep. */
@@ -69,7 +82,7 @@ export const AGENT_FLAGS = {
     default: "",
     group: "agent",
     help:
-      "If non-empty, will use this string as identification instead of the actual hostname (the node whose pods are enforced).",
+      "If non-empty, will use this string as identification instead of the actual hostname (the node whose pods are enforced). Trimmed and lower-cased; a pod is on this node when the first DNS label of its spec.nodeName equals this name's (any case).",
   }),
   networkPlugins: NETWORK_PLUGINS_FLAG,
   podRulesPath: stringFlag({
@@ -130,6 +143,20 @@ export const AGENT_FLAGS = {
     group: "agent",
     help:
       "Record a Warning Event on a pod when policy drops its traffic (at most one per interface per minute), naming the direction and the isolating policies. The counts are always in /metrics.",
+  }),
+  offload: choiceFlag({
+    name: "offload",
+    choices: OFFLOAD_MODES,
+    describe: {
+      auto:
+        "filters go to the NIC where it takes them; metrics say where each is, and a FilterNotOffloaded Warning names one the NIC should hold but does not",
+      require:
+        "as auto, but an interface whose filters cannot all be in the NIC is enforced as deny-all, ARP and neighbour discovery passing, with a Warning",
+      off: "software only, every filter written skip_hw, for hosts without TC offload",
+    },
+    default: "auto",
+    group: "agent",
+    help: "Hardware offload of the TC filters",
   }),
   minSyncIntervalMs: durationFlag({
     name: "min-sync-interval",
@@ -206,14 +233,15 @@ export const AGENT_FLAGS = {
     help: "If true, avoid headers when opening log files",
     noEffect: "this agent writes no header lines when it opens a log file",
   }),
-  stderrthreshold: intFlag({
+  stderrthreshold: convertedFlag({
     name: "stderrthreshold",
     default: KLOG.stderrthreshold,
-    min: 0,
+    defaultArg: String(KLOG.stderrthreshold),
+    argName: "severity",
     group: "klog",
     help:
-      "logs at or above this threshold go to stderr when writing to files and stderr (no effect when -logtostderr=true or -alsologtostderr=true)",
-  }),
+      "logs at or above this threshold go to stderr when writing to files and stderr (no effect when -logtostderr=true or -alsologtostderr=true); a severity name, INFO, WARNING, ERROR or FATAL (any case), or its number 0-3",
+  }, severityArg),
   addDirHeader: boolFlag({
     name: "add_dir_header",
     default: KLOG.addDirHeader,
@@ -263,6 +291,7 @@ export function parseAgentFlags(args: string[]): AgentOptions {
     podResourcesSocket: flags.podResourcesSocket,
     resyncPeriodMs: flags.resyncPeriodMs,
     dropEvents: flags.dropEvents,
+    offload: flags.offload,
     minSyncIntervalMs: flags.minSyncIntervalMs,
     logFlushFrequencyMs: flags.logFlushFrequencyMs,
     klog: {

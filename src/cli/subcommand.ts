@@ -2,12 +2,22 @@
  * The offline subcommands' common frame (`render`, `simulate`): parse the
  * flags, print `--help`, or run; a usage mistake is one line and exit 2.
  */
+import { hostIdentity } from "../cluster/node_name.ts";
 import { UsageError } from "./flag_table.ts";
 
 /** Prints a usage mistake as one line, pointing at `hint`; returns exit status 2. */
 export function usageFailure(error: UsageError, hint: string): number {
   console.error(`multi-networkpolicy-tc: ${error.message} (see ${hint})`);
   return 2;
+}
+
+/** This host's node name, as the daemon decides it; a usage error when it has none. */
+function thisNode(): string {
+  try {
+    return hostIdentity("", () => Deno.hostname()).name;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}: give --node`);
+  }
 }
 
 /** A subcommand's entry point: its arguments in, its exit status out. */
@@ -22,7 +32,7 @@ export function subcommand<O extends { help: boolean }>(
 ): SubcommandMain {
   return async (args) => {
     try {
-      const options = parse(args, () => Deno.hostname());
+      const options = parse(args, thisNode);
       if (options.help) {
         console.log(help());
         return 0;

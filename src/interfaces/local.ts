@@ -16,6 +16,7 @@ import {
   type Pod,
   podKey,
 } from "../cluster/types.ts";
+import { sameNode } from "../cluster/node_name.ts";
 
 /**
  * VFs the kubelet allocated on this node: per pod (`namespace/name`), per
@@ -46,6 +47,7 @@ export interface LocalInterface {
 
 /** What decides which interfaces are enforced. */
 export interface LocalOptions {
+  /** This node's name; a pod is local when its `spec.nodeName` is the same node ({@link sameNode}). */
   node: string;
   /** CNI plugin types whose networks are policed. */
   networkPlugins: string[];
@@ -88,7 +90,9 @@ export function localInterfaces(
   }
   const errors: ObjectError[] = [];
   const claims: LocalInterface[] = [];
-  const localPods = state.pods.filter((pod) => pod.nodeName === options.node && isActivePod(pod));
+  const localPods = state.pods.filter((pod) =>
+    sameNode(pod.nodeName, options.node) && isActivePod(pod)
+  );
   for (const pod of localPods) {
     const accepted = new Set<string>();
     for (const status of pod.networkStatus) {

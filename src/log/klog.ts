@@ -10,6 +10,19 @@ export type Severity = "I" | "W" | "E" | "F";
 
 const SEVERITY_RANK: Record<Severity, number> = { I: 0, W: 1, E: 2, F: 3 };
 
+/** klog's severity names, in rank order (INFO is 0, FATAL is 3). */
+export const SEVERITY_NAMES: readonly string[] = ["INFO", "WARNING", "ERROR", "FATAL"];
+
+/**
+ * Reads a severity threshold as klog's `--stderrthreshold` does: a severity
+ * name in any case, or its number 0-3. Undefined when it is neither.
+ */
+export function parseSeverity(text: string): number | undefined {
+  const byName = SEVERITY_NAMES.indexOf(text.toUpperCase());
+  if (byName >= 0) return byName;
+  return /^\d+$/.test(text) && Number(text) < SEVERITY_NAMES.length ? Number(text) : undefined;
+}
+
 /** The klog flags that shape logging (names and defaults as in klog v2). */
 export interface KlogOptions {
   v: number;
@@ -22,6 +35,7 @@ export interface KlogOptions {
   oneOutput: boolean;
   skipHeaders: boolean;
   skipLogHeaders: boolean;
+  /** Severity rank (0 INFO to 3 FATAL) from which lines also go to stderr. */
   stderrthreshold: number;
   addDirHeader: boolean;
   logBacktraceAt: string;

@@ -8,8 +8,10 @@ import type { TcDriver } from "./driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import type { TcCommand, TcProgram } from "./model.ts";
+import { type Drift, findDrift } from "./drift.ts";
 import { planUpdate, sameFilters } from "./plan.ts";
 import { batchText, checkedDevice } from "./serialize.ts";
+import { interfaceRulesName, podRulesDir, sweepRulesDir } from "./rules_dir.ts";
 
 /** What one sync of one representor did. */
 export interface SyncResult {
@@ -20,6 +22,16 @@ export interface SyncResult {
   filters: number;
   generation: number;
   foreign: string[];
+  /** The foreign filters among them that traffic meets before or inside our program. */
+  ahead: string[];
+  /** Whether this sync read the device from the kernel (else `foreign` and `ahead` are unknown). */
+  read: boolean;
+  /**
+   * Set when the kernel no longer held what was last applied although the
+   * program had not changed (someone else changed the device): what was
+   * wrong. The sync repaired it.
+   */
+  drift?: Drift;
   /** Filters of ours left on a hook the program no longer uses (`deferStaleHooks`). */
   deferred: number;
   /** The program the device now carries. */
@@ -46,11 +58,15 @@ export interface RulesFile {
 /** The program a device should carry, written into the given generation. */
 export type DesiredProgram = (generation: number) => TcProgram;
 
-/** The rules file of a pod interface's representor. */
+/**
+ * The rules file of a pod interface's representor, in the Go agent's layout:
+ * `<pod uid>/<namespace>-<network>-<representor>.rules` (no file when the UID
+ * is not safe as a directory name).
+ */
 export function interfaceRulesFile(rules: InterfaceRules, device: string): RulesFile {
   return {
-    dir: rules.pod.uid,
-    name: `${rules.network.replace("/", "_")}-${device}.rules`,
+    dir: podRulesDir(rules.pod.uid),
+    name: interfaceRulesName(rules.network, device),
     header: [
       `${rules.pod.namespace}/${rules.pod.name} ${rules.interfaceName} network ${rules.network} ` +
       `PCI ${rules.pciAddress} representor ${device}`,
@@ -63,6 +79,8 @@ export class Actuator {
   /** Last program applied per device, to skip the kernel read when nothing changed. */
   #applied = new Map<string, TcProgram>();
   #files = new Map<string, string>();
+  /** Per device, the foreign objects last warned about (warned again only when they change). */
+  #warned = new Map<string, string>();
 
   constructor(readonly driver: TcDriver, private readonly options: ActuatorOptions = {}) {}
 
@@ -87,31 +105,35 @@ export class Actuator {
     };
     const enforced = desiredAt(1).enabled;
     const last = this.#applied.get(device);
-    if (last && !options.verify) {
-      const again = desiredAt(last.generation);
-      if (again.enabled === last.enabled && sameFilters(again.filters, last.filters)) {
-        return {
-          device,
-          commands: 0,
-          filters: last.filters.length,
-          generation: last.generation,
-          foreign: [],
-          deferred: 0,
-          program: last,
-        };
-      }
+    const again = last && desiredAt(last.generation);
+    const unchanged = last !== undefined && again !== undefined &&
+      again.enabled === last.enabled && sameFilters(again.filters, last.filters);
+    if (last && unchanged && !options.verify) {
+      return {
+        device,
+        commands: 0,
+        filters: last.filters.length,
+        generation: last.generation,
+        foreign: [],
+        ahead: [],
+        read: false,
+        deferred: 0,
+        program: last,
+      };
     }
     // What we applied last is what the kernel has (apply failures drop it), so a
     // change costs one driver call. The first sync of a device, `verify`, and
     // every removal read the kernel: removing the qdisc must not take filters
     // that are not ours with it.
-    const current = last && !options.verify && enforced
-      ? { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters }
-      : await this.driver.read(device);
+    const read = !(last && !options.verify && enforced);
+    const current = read
+      ? await this.driver.read(device)
+      : { device, clsact: last!.enabled, foreignQdiscs: [], filters: last!.filters };
     const plan = planUpdate(current, desiredAt, { deferStaleHooks: options.deferStaleHooks });
-    for (const item of plan.foreign) {
-      log.warning("found a TC object that is not ours; leaving it", { device, object: item });
-    }
+    const drift = last && unchanged && plan.commands.length > 0
+      ? findDrift(current, last) ?? undefined
+      : undefined;
+    this.#warnForeign(device, plan.foreign);
     if (plan.commands.length > 0) await this.options.beforeChange?.(device);
     try {
       await this.driver.apply(device, plan.commands);
@@ -137,9 +159,23 @@ export class Actuator {
       filters: program.enabled ? program.filters.length : 0,
       generation: plan.generation,
       foreign: plan.foreign,
+      ahead: plan.ahead,
+      read,
+      drift,
       deferred: plan.deferred,
       program,
     };
+  }
+
+  /** Warns about objects that are not ours, once per device until they change. */
+  #warnForeign(device: string, foreign: string[]): void {
+    const text = foreign.join("; ");
+    if (this.#warned.get(device) === text) return;
+    if (text) this.#warned.set(device, text);
+    else this.#warned.delete(device);
+    for (const item of foreign) {
+      log.warning("found a TC object that is not ours; leaving it", { device, object: item });
+    }
   }
 
   /** Removes every filter of ours from `device` and forgets its rules file. */
@@ -152,6 +188,7 @@ export class Actuator {
   /** Forgets what was applied (e.g. after the device disappeared). */
   forget(device: string): void {
     this.#applied.delete(device);
+    this.#warned.delete(device);
   }
 
   async #writeRulesFile(file: RulesFile, device: string, program: TcProgram) {
@@ -182,8 +219,9 @@ export class Actuator {
     const root = this.options.podRulesPath;
     if (!root) return;
     if (path) await Deno.remove(path).catch(() => {});
-    if (podUid) {
-      const dir = `${root}/${podUid}`;
+    const podDir = podUid ? podRulesDir(podUid) : "";
+    if (podDir) {
+      const dir = `${root}/${podDir}`;
       try {
         for await (const entry of Deno.readDir(dir)) {
           if (entry.name.endsWith(`-${device}.rules`)) await Deno.remove(`${dir}/${entry.name}`);
@@ -193,5 +231,21 @@ export class Actuator {
         // Not empty or already gone: both fine.
       }
     }
+  }
+
+  /**
+   * Removes from --pod-rules-path every pod directory and rules file this
+   * actuator has not written (pods gone, also while the agent was down).
+   * Call it once every current program has been synced; never throws.
+   */
+  async sweepRulesFiles(): Promise<void> {
+    const root = this.options.podRulesPath;
+    if (!root) return;
+    const keep = new Map<string, Set<string>>();
+    for (const path of this.#files.values()) {
+      const [dir, name] = path.slice(root.length + 1).split("/");
+      keep.set(dir, (keep.get(dir) ?? new Set()).add(name));
+    }
+    await sweepRulesDir(root, keep);
   }
 }

@@ -34,6 +34,7 @@ import {
 import { policyChain, reducedTo } from "./policy_chain.ts";
 import {
   type DeviceKind,
+  type Encapsulation,
   ENCAPSULATIONS,
   encapsulations,
   hasFamily,
@@ -195,18 +196,18 @@ function* destinationStage(
   }
 }
 
-function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: number) {
-  const out: TcFilter[] = [];
-  const outers = new Set(variants.map(outerOf));
-  ENCAPSULATIONS.forEach((outer, o) => {
-    if (!outers.has(outer)) return;
-    const arp = tagged(outer, "arp");
-    out.push(
-      filter("ingress", 0, DISPATCH_PRIO.arp + o, 1, arp.protocol, arp.match, [{ kind: "pass" }]),
-    );
-    const v6 = tagged(outer, "ipv6");
-    ND_TYPES.forEach((type, i) => {
-      out.push(filter(
+/**
+ * The chain-0 passes of ARP and IPv6 neighbour discovery in one
+ * encapsulation (`o`: its index in {@link ENCAPSULATIONS}), which every
+ * program puts before anything else.
+ */
+export function neighbourPasses(outer: Encapsulation, o: number): TcFilter[] {
+  const arp = tagged(outer, "arp");
+  const v6 = tagged(outer, "ipv6");
+  return [
+    filter("ingress", 0, DISPATCH_PRIO.arp + o, 1, arp.protocol, arp.match, [{ kind: "pass" }]),
+    ...ND_TYPES.map((type, i) =>
+      filter(
         "ingress",
         0,
         DISPATCH_PRIO.neighbourDiscovery + o,
@@ -214,8 +215,16 @@ function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: 
         v6.protocol,
         { ...v6.match, ipProto: "icmpv6", icmpType: type },
         [{ kind: "pass" }],
-      ));
-    });
+      )
+    ),
+  ];
+}
+
+function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: number) {
+  const out: TcFilter[] = [];
+  const outers = new Set(variants.map(outerOf));
+  ENCAPSULATIONS.forEach((outer, o) => {
+    if (outers.has(outer)) out.push(...neighbourPasses(outer, o));
   });
   const sender = policedSender(role);
   const handles = new Map<number, number>();

@@ -11,6 +11,7 @@ import {
   type FlowerMatch,
   type Hook,
   type IpProto,
+  OWNER_COOKIE,
   type TcAction,
   type TcFilter,
 } from "./model.ts";
@@ -32,7 +33,7 @@ export const ND_TYPES = [133, 134, 135, 136, 137];
 /** Flower's name of each policy protocol. */
 export const IP_PROTO: Record<Protocol, IpProto> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
 
-/** A filter from its parts. */
+/** A filter from its parts, carrying the agent's mark ({@link OWNER_COOKIE}). */
 export function filter(
   hook: Hook,
   chain: number,
@@ -42,7 +43,7 @@ export function filter(
   match: FlowerMatch,
   actions: TcAction[],
 ): TcFilter {
-  return { hook, chain, prio, handle, protocol, match, actions };
+  return { hook, chain, prio, handle, protocol, match, actions, cookie: OWNER_COOKIE };
 }
 
 /** Chain indexes within a variant: the source stage first, then the destination stage. */

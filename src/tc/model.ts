@@ -57,6 +57,32 @@ export interface TcFilter {
   protocol: EthProtocol;
   match: FlowerMatch;
   actions: TcAction[];
+  /**
+   * The cookie of the first action, as lower-case hex: {@link OWNER_COOKIE} on
+   * every filter the agent writes; a filter without it is not ours.
+   */
+  cookie?: string;
+  /** `skip_hw`: kept in software only (`--offload=off`). */
+  skipHw?: boolean;
+}
+
+/**
+ * The mark every filter of the agent carries, as the TC cookie of its first
+ * action: "mnp-tc" and a format byte (1). Ownership is decided by it alone.
+ */
+export const OWNER_COOKIE = "6d6e702d746301";
+
+/** Whether a filter carries the agent's mark. */
+export function isMarked(filter: Pick<TcFilter, "cookie">): boolean {
+  return filter.cookie === OWNER_COOKIE;
+}
+
+/** Where the kernel says a filter is: in the NIC (how many times), or software only. */
+export interface FilterOffload {
+  /** `in_hw`: at least one hardware device holds it. */
+  inHw: boolean;
+  /** `in_hw_count`: how many hardware devices hold it. */
+  inHwCount: number;
 }
 
 /** What one representor should carry (or carries): nothing, or clsact plus filters. */
@@ -76,6 +102,11 @@ export interface TcState {
   device: string;
   /** Whether a clsact qdisc is attached. */
   clsact: boolean;
+  /**
+   * Whether an `ingress` qdisc is attached instead (the layout of the Go agent
+   * this one replaces): its one hook is read as `ingress`.
+   */
+  ingressQdisc?: boolean;
   /** Other qdiscs found (not ours: reported, never deleted). */
   foreignQdiscs: string[];
   filters: TcFilter[];
@@ -83,6 +114,8 @@ export interface TcState {
   foreignFilters?: string[];
   /** What each filter's first action has counted, by {@link counterKey}, when the driver read it. */
   counters?: Map<string, FilterCounter>;
+  /** Where each filter is (hardware or software only), by {@link counterKey}, when the driver read it. */
+  offload?: Map<string, FilterOffload>;
 }
 
 /** Packets and bytes a filter's first action has seen (for a `drop` filter: dropped). */
@@ -113,7 +146,7 @@ export function chainGeneration(chain: number): number {
 /** Structured changes to a representor, applied in order by a driver. */
 export type TcCommand =
   | { op: "qdisc-add" }
-  | { op: "qdisc-del" }
+  | { op: "qdisc-del"; kind?: "clsact" | "ingress" }
   | { op: "filter-add"; filter: TcFilter }
   | { op: "filter-replace"; filter: TcFilter }
   | { op: "filter-del"; filter: TcFilter }

@@ -5,7 +5,6 @@
  * swapped with `filter replace`, and only then is the old generation
  * removed. Filters that are not ours are never touched.
  */
-import { DISPATCH_PRIO } from "./generate.ts";
 import {
   chainGeneration,
   type Hook,
@@ -15,6 +14,7 @@ import {
   type TcProgram,
   type TcState,
 } from "./model.ts";
+import { isMarked } from "./model.ts";
 
 /** The plan for one representor. */
 export interface Plan {
@@ -23,6 +23,12 @@ export interface Plan {
   generation: number;
   /** Descriptions of filters and qdiscs found that are not ours. */
   foreign: string[];
+  /**
+   * The foreign filters among them that traffic meets before or inside our
+   * program (chain 0 ahead of our last dispatch filter, or in a chain of
+   * ours): they can change what the program decides.
+   */
+  ahead: string[];
   /** Filters of ours left on a hook the program no longer uses (see {@link PlanOptions}). */
   deferred: number;
 }
@@ -38,29 +44,43 @@ export interface PlanOptions {
 }
 
 /** Deletes a hook's worth of our filters: its chain-0 filters first, then its chains. */
-function hookDeletes(filters: TcFilter[]): TcCommand[] {
+function hookDeletes(filters: TcFilter[], shared: Set<string>): TcCommand[] {
   return [
     ...filters.filter((f) => f.chain === 0).map((filter): TcCommand => ({
       op: "filter-del",
       filter,
     })),
-    ...chainDeletes(filters, () => false),
+    ...chainDeletes(filters, () => false, shared),
   ];
 }
 
-const OUR_DISPATCH_PRIOS = new Set<number>([
-  ...[0, 1, 2].map((o) => DISPATCH_PRIO.arp + o),
-  ...[0, 1, 2].map((o) => DISPATCH_PRIO.neighbourDiscovery + o),
-  ...[0, 1, 2, 3, 4, 5].map((v) => DISPATCH_PRIO.ip + v),
-  DISPATCH_PRIO.taggedDrop,
-  DISPATCH_PRIO.taggedDrop + 1,
-  DISPATCH_PRIO.otherPass,
-]);
+/** `hook/chain` of every chain that holds a filter that is not ours (never flushed). */
+function sharedChains(foreign: TcFilter[]): Set<string> {
+  return new Set(foreign.map((f) => `${f.hook}/${f.chain}`));
+}
 
-/** Whether a filter is one the agent programs (by chain and prio layout). */
+/** Whether a filter is one the agent wrote: it carries the agent's mark, nothing else counts. */
 export function isOurs(filter: TcFilter): boolean {
-  if (filter.chain === 0) return OUR_DISPATCH_PRIOS.has(filter.prio);
-  return chainGeneration(filter.chain) > 0;
+  return isMarked(filter);
+}
+
+/** Chain-0 prios of the Go agent's filters: drop 100–102, pass 200–202, default drop 300–302. */
+const PREDECESSOR_PRIOS = new Set([100, 101, 102, 200, 201, 202, 300, 301, 302]);
+
+/**
+ * Whether a filter on an `ingress` qdisc is the Go agent's (the agent this
+ * one replaces): unmarked, in chain 0 at one of its prios, one pass or drop.
+ * On takeover they are removed once our program stands before them.
+ */
+export function isPredecessorFilter(filter: TcFilter): boolean {
+  return !isMarked(filter) && filter.hook === "ingress" && filter.chain === 0 &&
+    PREDECESSOR_PRIOS.has(filter.prio) && filter.actions.length === 1 &&
+    (filter.actions[0].kind === "pass" || filter.actions[0].kind === "drop");
+}
+
+/** How a foreign filter is named in logs and Events. */
+function describe(f: TcFilter): string {
+  return `${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle} (${f.protocol})`;
 }
 
 function canonical(filter: TcFilter): string {
@@ -75,6 +95,9 @@ function canonical(filter: TcFilter): string {
     filter.protocol,
     match,
     filter.actions,
+    // A filter that lost its mark or its skip_hw flag differs from one that has it.
+    filter.cookie ?? "",
+    filter.skipHw ?? false,
   ]);
 }
 
@@ -104,17 +127,53 @@ export function referencedGenerations(filters: TcFilter[]): Set<number> {
   return generations;
 }
 
-function chainDeletes(filters: TcFilter[], keep: (generation: number) => boolean): TcCommand[] {
-  const chains = new Map<string, { hook: Hook; chain: number }>();
+/**
+ * Deletes the chains of generations `keep` rejects: a whole chain at once,
+ * or filter by filter where a chain also holds filters that are not ours.
+ */
+function chainDeletes(
+  filters: TcFilter[],
+  keep: (generation: number) => boolean,
+  shared: Set<string>,
+): TcCommand[] {
+  const chains = new Map<string, { hook: Hook; chain: number; filters: TcFilter[] }>();
   for (const filter of filters) {
     const generation = chainGeneration(filter.chain);
     if (generation === 0 || keep(generation)) continue;
-    chains.set(`${filter.hook}/${filter.chain}`, { hook: filter.hook, chain: filter.chain });
+    const key = `${filter.hook}/${filter.chain}`;
+    const entry = chains.get(key) ?? { hook: filter.hook, chain: filter.chain, filters: [] };
+    entry.filters.push(filter);
+    chains.set(key, entry);
   }
   // Policy chains (index 0 of a variant) before the port chains they jump to.
-  return [...chains.values()]
-    .sort((a, b) => (a.chain % 100_000) - (b.chain % 100_000) || a.chain - b.chain)
-    .map(({ hook, chain }) => ({ op: "chain-del", hook, chain }));
+  return [...chains.entries()]
+    .sort(([, a], [, b]) => (a.chain % 100_000) - (b.chain % 100_000) || a.chain - b.chain)
+    .flatMap(([key, { hook, chain, filters }]): TcCommand[] =>
+      shared.has(key)
+        ? filters.map((filter): TcCommand => ({ op: "filter-del", filter }))
+        : [{ op: "chain-del", hook, chain }]
+    );
+}
+
+/** A filter's hook and chain, whatever generation the chain is written in. */
+function withinGeneration(f: TcFilter): string {
+  return `${f.hook}/${f.chain % 1_000_000}`;
+}
+
+/** The foreign filters traffic meets before or inside the program (any generation of it). */
+function foreignAhead(foreign: TcFilter[], program: TcProgram): string[] {
+  if (!program.enabled) return [];
+  const lastDispatch = new Map<Hook, number>();
+  const chains = new Set<string>();
+  for (const f of program.filters) {
+    if (f.chain === 0) lastDispatch.set(f.hook, Math.max(lastDispatch.get(f.hook) ?? 0, f.prio));
+    else chains.add(withinGeneration(f));
+  }
+  return foreign.filter((f) =>
+    f.chain === 0
+      ? lastDispatch.has(f.hook) && f.prio <= lastDispatch.get(f.hook)!
+      : chainGeneration(f.chain) > 0 && chains.has(withinGeneration(f))
+  ).map(describe);
 }
 
 /**
@@ -131,35 +190,41 @@ export function planUpdate(
   // Our filters on a hook the program no longer uses go last (or later): what they
   // checked is in place elsewhere first, so traffic meets both, never neither.
   const staleHook = (f: TcFilter) => probe.enabled && !hooks.has(f.hook);
+  // On the Go agent's `ingress` qdisc, its filters are taken over (removed last, once ours
+  // stand before them); everything else not ours stays.
+  const onIngressQdisc = !current.clsact && current.ingressQdisc === true;
+  const predecessor = onIngressQdisc ? current.filters.filter(isPredecessorFilter) : [];
+  const predecessorDeletes = predecessor.map((filter): TcCommand => ({ op: "filter-del", filter }));
+  const others = current.filters.filter((f) => !isOurs(f) && !predecessor.includes(f));
+  const shared = sharedChains(others);
   const stale = current.filters.filter((f) => isOurs(f) && staleHook(f));
-  const staleDeletes = options.deferStaleHooks ? [] : hookDeletes(stale);
+  const staleDeletes = options.deferStaleHooks ? [] : hookDeletes(stale, shared);
   const deferred = options.deferStaleHooks ? stale.length : 0;
   const ours = current.filters.filter((f) => isOurs(f) && !staleHook(f));
-  const foreign = [
-    ...current.filters.filter((f) => !isOurs(f)).map((f) =>
-      `${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle} (${f.protocol})`
-    ),
-    ...(current.foreignFilters ?? []),
-  ];
+  const foreign = [...others.map(describe), ...(current.foreignFilters ?? [])];
+  const ahead = foreignAhead(others, probe);
+  const qdisc = current.clsact || onIngressQdisc;
   if (!probe.enabled) {
-    if (!current.clsact) return { commands: [], generation: 0, foreign, deferred };
+    if (!qdisc) return { commands: [], generation: 0, foreign, ahead, deferred };
     if (foreign.length === 0) {
-      return { commands: [{ op: "qdisc-del" }], generation: 0, foreign, deferred };
+      const kind = current.clsact ? "clsact" : "ingress";
+      return { commands: [{ op: "qdisc-del", kind }], generation: 0, foreign, ahead, deferred };
     }
     return {
-      commands: [
-        ...ours.filter((f) => f.chain === 0).map((filter): TcCommand => ({
-          op: "filter-del",
-          filter,
-        })),
-        ...chainDeletes(ours, () => false),
-      ],
+      commands: [...hookDeletes(ours, shared), ...predecessorDeletes],
       generation: 0,
       foreign,
+      ahead,
       deferred,
     };
   }
-  if (!current.clsact) {
+  if (onIngressQdisc && hooks.has("egress")) {
+    throw new Error(
+      "an ingress qdisc (the Go agent's layout) has no egress hook for this program: " +
+        "delete it (tc qdisc del dev DEVICE ingress) to let the agent program the device",
+    );
+  }
+  if (!qdisc) {
     const program = probe;
     return {
       commands: [
@@ -175,6 +240,7 @@ export function planUpdate(
       ],
       generation: 1,
       foreign,
+      ahead,
       deferred,
     };
   }
@@ -182,13 +248,19 @@ export function planUpdate(
   if (referenced.size === 1) {
     const [generation] = referenced;
     if (sameFilters(ours, desiredAt(generation).filters)) {
-      return { commands: staleDeletes, generation, foreign, deferred };
+      return {
+        commands: [...staleDeletes, ...predecessorDeletes],
+        generation,
+        foreign,
+        ahead,
+        deferred,
+      };
     }
   }
   let generation = 1;
   while (referenced.has(generation) && generation < MAX_GENERATION) generation++;
   const program = desiredAt(generation);
-  const commands: TcCommand[] = [...chainDeletes(ours, (g) => g !== generation)];
+  const commands: TcCommand[] = [...chainDeletes(ours, (g) => g !== generation, shared)];
   for (const filter of program.filters) {
     if (filter.chain !== 0) commands.push({ op: "filter-add", filter });
   }
@@ -209,6 +281,10 @@ export function planUpdate(
   for (const [key, filter] of currentDispatch) {
     if (!wanted.has(key)) commands.push({ op: "filter-del", filter });
   }
-  commands.push(...chainDeletes(ours, (g) => g === generation), ...staleDeletes);
-  return { commands, generation, foreign, deferred };
+  commands.push(
+    ...chainDeletes(ours, (g) => g === generation, shared),
+    ...staleDeletes,
+    ...predecessorDeletes,
+  );
+  return { commands, generation, foreign, ahead, deferred };
 }

@@ -7,6 +7,7 @@ import { show } from "../log/quote.ts";
 import { checkInterfaceName } from "../cluster/validate.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "./model.ts";
 import { blockMask } from "./ports.ts";
+import { checkedCookie } from "./cookie.ts";
 
 /** A value that must not reach a tc batch file. */
 export class UnsafeTcInput extends Error {
@@ -72,6 +73,20 @@ function actionText(action: TcAction): string[] {
   }
 }
 
+/**
+ * The actions, the first one marked with the filter's cookie: iproute2's
+ * `parse_action` reads `cookie HEX` right after an action's own arguments.
+ */
+function actionsText(filter: TcFilter): string[] {
+  if (filter.cookie !== undefined && filter.actions.length === 0) {
+    throw new UnsafeTcInput("a tc cookie needs an action to carry it");
+  }
+  return filter.actions.flatMap((action, i) => [
+    ...actionText(action),
+    ...(i === 0 && filter.cookie !== undefined ? ["cookie", checkedCookie(filter.cookie)] : []),
+  ]);
+}
+
 function filterHead(verb: string, device: string, filter: TcFilter): string[] {
   return [
     "filter",
@@ -91,12 +106,13 @@ function filterHead(verb: string, device: string, filter: TcFilter): string[] {
   ];
 }
 
-/** `filter add|replace ...` for one filter. */
+/** `filter add|replace ...` for one filter (`skip_hw` right after `flower` when set). */
 export function filterCommand(verb: "add" | "replace", device: string, filter: TcFilter): string {
   return [
     ...filterHead(verb, device, filter),
+    ...(filter.skipHw ? ["skip_hw"] : []),
     ...matchText(filter.match),
-    ...filter.actions.flatMap(actionText),
+    ...actionsText(filter),
   ].join(" ");
 }
 
@@ -110,9 +126,13 @@ export function chainDeleteCommand(device: string, hook: Hook, chain: number): s
   return ["chain", "del", "dev", checkedDevice(device), hook, "chain", token(chain)].join(" ");
 }
 
-/** `qdisc add|del ... clsact`. */
-export function clsactCommand(verb: "add" | "del", device: string): string {
-  return ["qdisc", verb, "dev", checkedDevice(device), "clsact"].join(" ");
+/** `qdisc add|del ... clsact` (or `ingress`, the Go agent's qdisc, to delete). */
+export function clsactCommand(
+  verb: "add" | "del",
+  device: string,
+  kind: "clsact" | "ingress" = "clsact",
+): string {
+  return ["qdisc", verb, "dev", checkedDevice(device), kind].join(" ");
 }
 
 /** Renders commands as `tc -batch` text (one command per line). */
@@ -122,7 +142,7 @@ export function batchText(device: string, commands: TcCommand[]): string {
       case "qdisc-add":
         return clsactCommand("add", device);
       case "qdisc-del":
-        return clsactCommand("del", device);
+        return clsactCommand("del", device, command.kind);
       case "filter-add":
         return filterCommand("add", device, command.filter);
       case "filter-replace":

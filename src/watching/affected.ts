@@ -12,12 +12,13 @@ import {
   podKey,
   type PolicyRule,
 } from "../cluster/types.ts";
+import { sameNode } from "../cluster/node_name.ts";
 import { selectorMatches } from "../policy/selectors.ts";
 import type { Change } from "./store.ts";
 
 /** What the affected-set computation reads of the current state. */
 export interface AffectedContext {
-  /** This node's name. */
+  /** This node's name; pods are on it as {@link sameNode} says. */
   node: string;
   /** The pods on this node, as currently known. */
   localPods: readonly Pod[];
@@ -92,7 +93,7 @@ function ruleMayPeer(
 }
 
 function podChange(old: Pod | null, now: Pod | null, ctx: AffectedContext, out: Set<string>) {
-  for (const pod of [old, now]) if (pod && pod.nodeName === ctx.node) out.add(podKey(pod));
+  for (const pod of [old, now]) if (pod && sameNode(pod.nodeName, ctx.node)) out.add(podKey(pod));
   if (peerView(old) === peerView(now)) return;
   const contributors = [old, now].filter((pod): pod is Pod => peerView(pod) !== null);
   for (const policy of ctx.policies) {

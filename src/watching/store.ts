@@ -18,6 +18,7 @@ import {
   type Pod,
 } from "../cluster/types.ts";
 import { log } from "../log/klog.ts";
+import { nodeKey } from "../cluster/node_name.ts";
 
 /** The kinds the agent watches. */
 export type WatchedKind =
@@ -85,7 +86,7 @@ export class ClusterStore {
   );
   /** Per object, the resourceVersion whose problems were last logged. */
   readonly #reported = new Map<string, string>();
-  /** Pods by node name, then key. */
+  /** Pods by node ({@link nodeKey} of `spec.nodeName`), then key. */
   readonly #podsByNode = new Map<string, Map<string, Pod>>();
   /** Per kind, the values as an array; dropped when that kind changes. */
   readonly #lists = new Map<WatchedKind, Parsed[]>();
@@ -177,9 +178,10 @@ export class ClusterStore {
     return this.#objects.get(kind)!.get(key)?.value as T | undefined;
   }
 
-  /** The pods whose `spec.nodeName` is `node`. */
+  /** The pods whose `spec.nodeName` is the same node as `node` (first DNS label, any case). */
   podsOnNode(node: string): Pod[] {
-    return [...(this.#podsByNode.get(node)?.values() ?? [])];
+    const key = nodeKey(node);
+    return key === "" ? [] : [...(this.#podsByNode.get(key)?.values() ?? [])];
   }
 
   /** How many objects of a kind are known. */
@@ -207,13 +209,13 @@ export class ClusterStore {
 
   #indexPod(key: string, old: Pod | null, now: Pod | null): void {
     if (old) {
-      const byKey = this.#podsByNode.get(old.nodeName);
+      const byKey = this.#podsByNode.get(nodeKey(old.nodeName));
       byKey?.delete(key);
-      if (byKey?.size === 0) this.#podsByNode.delete(old.nodeName);
+      if (byKey?.size === 0) this.#podsByNode.delete(nodeKey(old.nodeName));
     }
     if (now) {
-      let byKey = this.#podsByNode.get(now.nodeName);
-      if (!byKey) this.#podsByNode.set(now.nodeName, byKey = new Map());
+      let byKey = this.#podsByNode.get(nodeKey(now.nodeName));
+      if (!byKey) this.#podsByNode.set(nodeKey(now.nodeName), byKey = new Map());
       byKey.set(key, now);
     }
   }

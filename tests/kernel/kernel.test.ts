@@ -75,10 +75,15 @@ for (const driver of ["cmdline", "netlink"]) {
 const GUEST_RUNS: { file: string; filter?: string; seconds: number }[] = [
   { file: "roundtrip_guest.ts", seconds: 300 },
   { file: "netlink_guest.ts", seconds: 360 },
+  { file: "monitor_guest.ts", seconds: 180 },
+  { file: "latency_guest.ts", seconds: 600 },
   { file: "noleak_guest.ts", filter: "(cmdline)", seconds: 480 },
   { file: "noleak_guest.ts", filter: "(netlink)", seconds: 480 },
   { file: "restart_guest.ts", seconds: 240 },
   { file: "revocation_guest.ts", seconds: 240 },
+  { file: "takeover_guest.ts", seconds: 300 },
+  { file: "repair_guest.ts", seconds: 480 },
+  { file: "offload_guest.ts", seconds: 480 },
 ];
 
 Deno.test({

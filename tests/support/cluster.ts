@@ -11,7 +11,7 @@ import type { ClusterState, ObjectError, Protocol } from "../../src/cluster/type
 import { parseCidr, parseIp } from "../../src/net/ip.ts";
 import type { DirectionRules, InterfaceRules, NodeRules } from "../../src/policy/model.ts";
 import { computeNodeRules } from "../../src/policy/engine.ts";
-import type { Manifest } from "./manifests.ts";
+import { type Manifest, mnp, nad, ns, pod } from "./manifests.ts";
 
 // The builders, for importers that take them from here.
 export { type Manifest, mnp, nad, ns, pod, type PodSpec } from "./manifests.ts";
@@ -58,6 +58,20 @@ export function iface(result: NodeRules, podRef: string, network: string): Inter
   );
   if (!found) throw new Error(`no interface for ${podRef} on ${network}`);
   return found;
+}
+
+/** Pod app/web (10.0.0.1 on app/data) under one deny-all policy of the given types. */
+export function webDenied(policyTypes: ("Ingress" | "Egress")[]): InterfaceRules {
+  return iface(
+    render([
+      ns("app"),
+      nad("app", "data"),
+      pod("app", "web", { nets: { "app/data": "10.0.0.1" } }),
+      mnp("app", "deny", "data", { policyTypes }),
+    ]),
+    "app/web",
+    "app/data",
+  );
 }
 
 /** A flow as a probe describes it: the remote address, protocol and port. */

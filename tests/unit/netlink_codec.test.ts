@@ -22,6 +22,7 @@ import {
   decodeChain,
   decodeFilter,
   decodeQdisc,
+  hookOfParent,
 } from "../../src/drivers/netlink/tc_decode.ts";
 import {
   decodeAck,
@@ -29,12 +30,21 @@ import {
   decodeMessages,
   encodeMessage,
   NetlinkFormatError,
+  type NetlinkMessage,
   type NetlinkRequest,
   NetlinkWriter,
   NL,
 } from "../../src/drivers/netlink/wire.ts";
 import { commandSteps } from "../../src/drivers/netlink/driver.ts";
-import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../src/tc/model.ts";
+import { ACT, CLS_FLAGS, FLOWER, RTM, TCA } from "../../src/drivers/netlink/tc_constants.ts";
+import {
+  type FlowerMatch,
+  type Hook,
+  OWNER_COOKIE,
+  type TcAction,
+  type TcCommand,
+  type TcFilter,
+} from "../../src/tc/model.ts";
 import { chainDeleteCommand, clsactCommand, filterCommand } from "../../src/tc/serialize.ts";
 import { sameFilters } from "../../src/tc/plan.ts";
 
@@ -280,6 +290,16 @@ Deno.test("kernel filter dumps decode to the filters that were added", () => {
     }
   }
   assert.deepEqual(counted, ["0/100: 1 packet, 56 bytes"]);
+  // On the veth the kernel holds every filter in software only: fl_change adds NOT_IN_HW to
+  // TCA_FLOWER_FLAGS and fl_dump sends TCA_FLOWER_IN_HW_COUNT 0. Neither becomes skip_hw.
+  for (const message of received(capture("show-ingress"))) {
+    if (message.type === NL.NLMSG_DONE) continue;
+    const decoded = decodeFilter(message);
+    if (!decoded || !("filter" in decoded)) continue;
+    assert.deepEqual(decoded.offload, { inHw: false, inHwCount: 0 });
+    assert.equal("skipHw" in decoded.filter, false);
+    assert.equal("cookie" in decoded.filter, false);
+  }
   // The replaced dispatch filter reads back with its new target.
   const dispatch = decodedFilters("show-ingress").filters.find((f) =>
     f.chain === 0 && f.prio === 2
@@ -487,4 +507,160 @@ Deno.test("steps keep the dispatch apart from the chains it sends traffic to", (
     { op: "chain-del", hook: "egress", chain: 2_100_000 },
   ];
   assert.deepEqual(commandSteps(commands).map((step) => step.length), [1, 2, 1, 1, 1, 2]);
+});
+
+const MARKED: TcFilter = {
+  hook: "ingress",
+  chain: 0,
+  prio: 11,
+  handle: 1,
+  protocol: "ip",
+  match: { ctState: "-trk" },
+  actions: [{ kind: "ct", zone: 7, commit: false }, { kind: "goto", chain: 1000000 }],
+  cookie: OWNER_COOKIE,
+};
+
+/** The attributes of the flower options of a filter request. */
+function flowerOptions(request: NetlinkRequest) {
+  const options = decodeAttrs(request.body.subarray(20)).find((a) => a.type === TCA.OPTIONS)!;
+  return decodeAttrs(options.value);
+}
+
+/** Decodes a request as if the kernel had dumped it. */
+function decodeRequest(request: NetlinkRequest) {
+  return decodeFilter(decodeMessages(encodeMessage(request, 1))[0]);
+}
+
+Deno.test("netlink: the cookie rides in the first action's nest, skip_hw in TCA_FLOWER_FLAGS", () => {
+  const request = commandRequest(IFINDEX, {
+    op: "filter-add",
+    filter: { ...MARKED, skipHw: true },
+  });
+  const flower = flowerOptions(request);
+  const flags = flower.find((a) => a.type === FLOWER.FLAGS)!;
+  assert.equal(hex(flags.value), "01000000"); // TCA_CLS_FLAGS_SKIP_HW, host order
+  const [first, second] = decodeAttrs(flower.find((a) => a.type === FLOWER.ACT)!.value)
+    .map((nest) => decodeAttrs(nest.value));
+  // tc's parse_action order: kind, options, then the cookie (binary, hex-decoded).
+  assert.deepEqual(first.map((a) => a.type), [ACT.KIND, ACT.OPTIONS, ACT.COOKIE]);
+  assert.equal(hex(first[2].value), "6d6e702d746301");
+  assert.deepEqual(second.map((a) => a.type), [ACT.KIND, ACT.OPTIONS]);
+  // Without a cookie or skip_hw the bytes are those of the captured tc commands (checked above):
+  // no cookie attribute and flags 0.
+  const plain = flowerOptions(
+    commandRequest(IFINDEX, { op: "filter-add", filter: { ...MARKED, cookie: undefined } }),
+  );
+  assert.equal(hex(plain.find((a) => a.type === FLOWER.FLAGS)!.value), "00000000");
+  const plainFirst = decodeAttrs(
+    decodeAttrs(plain.find((a) => a.type === FLOWER.ACT)!.value)[0].value,
+  );
+  assert.deepEqual(plainFirst.map((a) => a.type), [ACT.KIND, ACT.OPTIONS]);
+  // A delete names the filter only: no actions, flags 0.
+  const del = flowerOptions(commandRequest(IFINDEX, { op: "filter-del", filter: MARKED }));
+  assert.equal(del.some((a) => a.type === FLOWER.ACT), false);
+  assert.equal(hex(del.find((a) => a.type === FLOWER.FLAGS)!.value), "00000000");
+});
+
+Deno.test("netlink: cookie and skip_hw round-trip through encode and decode", () => {
+  for (
+    const filter of [
+      MARKED,
+      { ...MARKED, skipHw: true },
+      { ...MARKED, cookie: "ab".repeat(16), actions: [{ kind: "drop" } as TcAction] },
+      { ...MARKED, cookie: undefined },
+    ]
+  ) {
+    for (const op of ["filter-add", "filter-replace"] as const) {
+      const decoded = decodeRequest(commandRequest(IFINDEX, { op, filter }));
+      assert.ok(decoded && "filter" in decoded);
+      const expected = { ...filter };
+      if (expected.cookie === undefined) delete expected.cookie;
+      assert.deepEqual(decoded.filter, expected);
+      assert.ok(sameFilters([decoded.filter], [filter]));
+      // What was asked for says nothing about where the kernel put it.
+      assert.equal(decoded.offload, undefined);
+    }
+  }
+});
+
+/**
+ * A filter as fl_dump sends it: the keys tc wrote, then TCA_FLOWER_FLAGS
+ * (only when non-zero), TCA_FLOWER_IN_HW_COUNT, then the actions.
+ */
+function dumped(filter: TcFilter, flags: number, inHwCount?: number): NetlinkMessage {
+  const request = commandRequest(IFINDEX, { op: "filter-add", filter });
+  const header = new DataView(request.body.buffer, request.body.byteOffset, 20);
+  const w = new NetlinkWriter();
+  const at = w.startMessage(RTM.NEWTFILTER, NL.F_MULTI, 1, 20);
+  for (const offset of [4, 8, 12, 16]) w.setU32(at + offset, header.getUint32(offset, true));
+  for (const a of decodeAttrs(request.body.subarray(20))) {
+    if (a.type !== TCA.OPTIONS) {
+      w.bytes(a.type, a.value);
+      continue;
+    }
+    w.begin(TCA.OPTIONS);
+    const inner = decodeAttrs(a.value);
+    for (const key of inner) {
+      if (key.type !== FLOWER.FLAGS && key.type !== FLOWER.ACT) w.bytes(key.type, key.value);
+    }
+    if (flags !== 0) w.u32(FLOWER.FLAGS, flags);
+    if (inHwCount !== undefined) w.u32(FLOWER.IN_HW_COUNT, inHwCount);
+    const actions = inner.find((key) => key.type === FLOWER.ACT);
+    if (actions) w.bytes(FLOWER.ACT, actions.value);
+    w.end();
+  }
+  w.endMessage();
+  return decodeMessages(w.finish())[0];
+}
+
+Deno.test("netlink: in_hw, not_in_hw and in_hw_count decode to offload, never to skip_hw", () => {
+  const cases: [number, number | undefined, TcFilter, object | undefined][] = [
+    [CLS_FLAGS.IN_HW, 2, MARKED, { inHw: true, inHwCount: 2 }],
+    [CLS_FLAGS.NOT_IN_HW, 0, MARKED, { inHw: false, inHwCount: 0 }],
+    [
+      CLS_FLAGS.SKIP_HW | CLS_FLAGS.NOT_IN_HW,
+      0,
+      { ...MARKED, skipHw: true },
+      { inHw: false, inHwCount: 0 },
+    ],
+    [0, 0, MARKED, undefined], // a kernel that says nothing about hardware
+  ];
+  for (const [flags, count, expected, offload] of cases) {
+    const decoded = decodeFilter(dumped(MARKED, flags, count));
+    assert.ok(decoded && "filter" in decoded);
+    assert.deepEqual(decoded.filter, expected, `flags ${flags}`);
+    assert.deepEqual(decoded.offload, offload, `flags ${flags}`);
+  }
+});
+
+Deno.test("netlink: the encoder refuses a malformed cookie", () => {
+  for (const cookie of ["", "abc", "6D6E", "zz", "ab".repeat(17), "6d6e pass"]) {
+    assert.throws(
+      () => commandRequest(IFINDEX, { op: "filter-add", filter: { ...MARKED, cookie } }),
+      /invalid tc cookie/,
+      JSON.stringify(cookie),
+    );
+  }
+  assert.throws(
+    () => commandRequest(IFINDEX, { op: "filter-add", filter: { ...MARKED, actions: [] } }),
+    /needs an action/,
+  );
+});
+
+Deno.test("encode: the Go agent's ingress qdisc is deleted by its own kind", () => {
+  for (const kind of ["ingress", "clsact"] as const) {
+    const [message] = decodeMessages(encodeMessage(
+      commandRequest(IFINDEX, { op: "qdisc-del", kind }),
+      1,
+    ));
+    assert.equal(message.type, RTM.DELQDISC);
+    assert.deepEqual(decodeQdisc(message), { ifindex: IFINDEX, kind });
+  }
+});
+
+Deno.test("decode: a filter on the Go agent's ingress qdisc (parent ffff:) is on the ingress hook", () => {
+  assert.equal(hookOfParent(0xffff0000), "ingress");
+  assert.equal(hookOfParent(0xfffffff2), "ingress");
+  assert.equal(hookOfParent(0xfffffff3), "egress");
+  assert.equal(hookOfParent(0x00010000), undefined);
 });

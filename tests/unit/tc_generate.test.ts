@@ -6,7 +6,7 @@ import {
   STAGE_INDEX,
   VARIANTS,
 } from "../../src/tc/generate.ts";
-import { chainId, type TcFilter } from "../../src/tc/model.ts";
+import { chainId, OWNER_COOKIE, type TcFilter } from "../../src/tc/model.ts";
 import { nodeRoles } from "../../src/tc/placement.ts";
 import { alignedBlocks, blockMask } from "../../src/tc/ports.ts";
 import { regionsFor } from "../../src/tc/regions.ts";
@@ -33,7 +33,10 @@ function uplinkOf(...receivers: InterfaceRules[]): DeviceRole {
   };
 }
 
-/** Every chain ends in a catch-all verdict, and every goto goes to a higher chain. */
+/**
+ * Every chain ends in a catch-all verdict, every goto goes to a higher chain,
+ * and every filter carries the agent's mark.
+ */
 function assertWellFormed(filters: TcFilter[]) {
   for (const chain of new Set(filters.map((f) => f.chain))) {
     const inChain = chainFilters(filters, chain);
@@ -43,6 +46,7 @@ function assertWellFormed(filters: TcFilter[]) {
   }
   for (const f of filters) {
     assert.equal(f.hook, "ingress", "every filter sits on an ingress hook");
+    assert.equal(f.cookie, OWNER_COOKIE, "every filter carries the agent's mark");
     for (const a of f.actions) if (a.kind === "goto") assert.ok(a.chain > f.chain, "goto forward");
     assert.ok(f.actions.filter((a) => a.kind === "ct").length <= 1, "one ct action per filter");
   }

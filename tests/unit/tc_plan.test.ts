@@ -120,7 +120,7 @@ Deno.test("plan: a foreign filter is reported and never deleted, on a swap or a 
 
 Deno.test("plan: without foreign filters, removing the policy deletes the qdisc", () => {
   const plan = planUpdate(programmed(desired(DENY)(1)), desired([]));
-  assert.deepEqual(plan.commands, [{ op: "qdisc-del" }]);
+  assert.deepEqual(plan.commands, [{ op: "qdisc-del", kind: "clsact" }]);
   assert.equal(plan.generation, 0);
 });
 
@@ -136,4 +136,67 @@ Deno.test("plan: a first program adds the qdisc, the chains, then the dispatch",
     c.op === "filter-add" && c.filter.chain !== 0
   );
   assert.ok(lastChain > 0 && lastChain < firstDispatch);
+});
+
+/** The Go agent's filters for an egress policy allowing 10.9.0.0/16 (its documented layout). */
+function goAgentFilters(): TcFilter[] {
+  const rule = (
+    prio: number,
+    protocol: TcFilter["protocol"],
+    match: TcFilter["match"],
+    kind: "pass" | "drop",
+  ): TcFilter => ({
+    hook: "ingress",
+    chain: 0,
+    prio,
+    handle: 1,
+    protocol,
+    match,
+    actions: [{ kind }],
+  });
+  return [
+    rule(200, "ip", { dstIp: "10.9.0.0/16" }, "pass"),
+    rule(202, "802.1q", { vlanEthType: "ip", dstIp: "10.9.0.0/16" }, "pass"),
+    rule(300, "ip", {}, "drop"),
+    rule(301, "ipv6", {}, "drop"),
+    rule(302, "802.1q", { vlanEthType: "ip" }, "drop"),
+  ];
+}
+
+Deno.test("plan: the Go agent's ingress qdisc is taken over: ours first, its filters last", () => {
+  const program = desired(ALLOW_CIDR);
+  const go = goAgentFilters();
+  const current: TcState = {
+    device: "rep0",
+    clsact: false,
+    ingressQdisc: true,
+    foreignQdiscs: [],
+    filters: go,
+  };
+  const plan = planUpdate(current, program);
+  assert.ok(!plan.commands.some((c) => c.op === "qdisc-add"), "the ingress qdisc is used as it is");
+  const adds = plan.commands.filter((c) => c.op === "filter-add");
+  assert.equal(adds.length, program(1).filters.length);
+  // Every filter of the Go agent goes, and only after the last of ours is in place.
+  const lastAdd = plan.commands.findLastIndex((c) => c.op === "filter-add");
+  const deletes = plan.commands.map((c, i) => [c, i] as const).filter(([c]) =>
+    c.op === "filter-del"
+  );
+  assert.equal(deletes.length, go.length);
+  assert.ok(deletes.every(([, i]) => i > lastAdd));
+  assert.deepEqual(plan.foreign, []);
+  // Our dispatch ends before the Go agent's first prio: its filters are never reached meanwhile.
+  assert.ok(Math.max(...program(1).filters.filter((f) => f.chain === 0).map((f) => f.prio)) < 100);
+  // Removing the policy later removes the ingress qdisc (nothing foreign left on it).
+  const after: TcState = { ...current, filters: program(1).filters };
+  const removal = planUpdate(after, () => ({ ...program(1), enabled: false, filters: [] }));
+  assert.deepEqual(removal.commands, [{ op: "qdisc-del", kind: "ingress" }]);
+});
+
+Deno.test("plan: on a clsact qdisc, filters at the Go agent's prios are foreign and stay", () => {
+  const program = desired(ALLOW_CIDR);
+  const plan = planUpdate(programmed(program(1), goAgentFilters()), program);
+  assert.deepEqual(plan.commands, []);
+  assert.equal(plan.foreign.length, goAgentFilters().length);
+  assert.deepEqual(plan.ahead, [], "after our last dispatch filter: never reached");
 });

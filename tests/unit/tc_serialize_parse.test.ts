@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { batchText } from "../../src/tc/serialize.ts";
-import type { TcFilter } from "../../src/tc/model.ts";
+import { OWNER_COOKIE, type TcFilter } from "../../src/tc/model.ts";
+import { sameFilters } from "../../src/tc/plan.ts";
+import { OFFLOAD_SAMPLE } from "../support/tc_json_samples.ts";
 import { parseFilterShow, parseQdiscShow } from "../../src/drivers/cmdline/tc_json.ts";
 import { filterCommand, UnsafeTcInput } from "../../src/tc/serialize.ts";
 
@@ -45,6 +47,78 @@ Deno.test("serialize: exact tc batch syntax", () => {
   assert.equal(
     batchText("rep0", [{ op: "qdisc-add" }, { op: "chain-del", hook: "egress", chain: 2000000 }]),
     "qdisc add dev rep0 clsact\nchain del dev rep0 egress chain 2000000\n",
+  );
+});
+
+Deno.test("serialize: the mark is the first action's cookie, skip_hw comes right after flower", () => {
+  // iproute2 tc/m_action.c parse_action: `cookie HEX` follows the action's own arguments
+  // (ct's `pipe`, gact's verdict, `goto chain N`); tc/f_flower.c reads `skip_hw` among the keys.
+  assert.equal(
+    filterCommand("add", "rep0", { ...dispatch, cookie: OWNER_COOKIE, skipHw: true }),
+    "filter add dev rep0 ingress protocol ip prio 11 handle 1 chain 0 flower skip_hw " +
+      "action ct zone 7 pipe cookie 6d6e702d746301 action goto chain 1000000",
+  );
+  const drop: TcFilter = {
+    hook: "ingress",
+    chain: 1000000,
+    prio: 9,
+    handle: 1,
+    protocol: "all",
+    match: {},
+    actions: [{ kind: "drop" }],
+    cookie: OWNER_COOKIE,
+  };
+  assert.equal(
+    filterCommand("add", "rep0", drop),
+    "filter add dev rep0 ingress protocol all prio 9 handle 1 chain 1000000 flower " +
+      "action drop cookie 6d6e702d746301",
+  );
+  assert.equal(
+    filterCommand("replace", "rep0", {
+      ...drop,
+      chain: 0,
+      actions: [{ kind: "goto", chain: 2000000 }, { kind: "pass" }],
+    }),
+    "filter replace dev rep0 ingress protocol all prio 9 handle 1 chain 0 flower " +
+      "action goto chain 2000000 cookie 6d6e702d746301 action pass",
+  );
+  // The largest cookie the kernel takes: 16 bytes.
+  assert.match(
+    filterCommand("add", "rep0", { ...drop, cookie: "ab".repeat(16) }),
+    / action drop cookie (ab){16}$/,
+  );
+  // A delete names the filter only.
+  assert.equal(
+    batchText("rep0", [{ op: "filter-del", filter: { ...drop, skipHw: true } }]),
+    "filter del dev rep0 ingress protocol all prio 9 handle 1 chain 1000000 flower\n",
+  );
+});
+
+Deno.test("serialize: a malformed cookie throws instead of writing a batch line", () => {
+  const bad = [
+    "",
+    "6d6e702d74630", // odd length
+    "6D6E702D746301", // not the lower-case form the kernel reads back
+    "6d6e702d74630g",
+    "ab".repeat(17), // more than TC_COOKIE_MAX_SIZE (16 bytes)
+    "6d6e action pass",
+    "6d6e\nfilter del dev rep0 ingress",
+  ];
+  for (const cookie of bad) {
+    assert.throws(
+      () => filterCommand("add", "rep0", { ...dispatch, cookie }),
+      UnsafeTcInput,
+      JSON.stringify(cookie),
+    );
+    assert.throws(
+      () => batchText("rep0", [{ op: "filter-replace", filter: { ...dispatch, cookie } }]),
+      UnsafeTcInput,
+    );
+  }
+  // A cookie rides on an action: a filter without one cannot carry it.
+  assert.throws(
+    () => filterCommand("add", "rep0", { ...dispatch, actions: [], cookie: OWNER_COOKIE }),
+    /needs an action/,
   );
 });
 
@@ -138,6 +212,81 @@ Deno.test("parse: qdisc listing", () => {
     parseQdiscShow(
       `[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}},{"kind":"clsact","handle":"ffff:","parent":"ffff:fff1","options":{}}]`,
     ),
-    { clsact: true, others: ["noqueue"] },
+    { clsact: true, ingress: false, others: ["noqueue"] },
   );
+  // The Go agent's ingress qdisc is told apart, not reported as a foreign kind.
+  assert.deepEqual(
+    parseQdiscShow(`[{"kind":"ingress","handle":"ffff:","parent":"ffff:fff1","options":{}}]`),
+    { clsact: false, ingress: true, others: [] },
+  );
+});
+
+Deno.test("parse: cookie, skip_hw and where each filter is, read from tc -s -json", () => {
+  const parsed = parseFilterShow(OFFLOAD_SAMPLE, "ingress");
+  assert.deepEqual(parsed.foreign, []);
+  assert.deepEqual(parsed.filters, [
+    {
+      hook: "ingress",
+      chain: 0,
+      prio: 11,
+      handle: 1,
+      protocol: "ip",
+      match: {},
+      actions: [{ kind: "ct", zone: 7, commit: false }, { kind: "goto", chain: 1000000 }],
+      cookie: OWNER_COOKIE,
+    },
+    {
+      hook: "ingress",
+      chain: 1000000,
+      prio: 9,
+      handle: 1,
+      protocol: "all",
+      match: {},
+      actions: [{ kind: "drop" }],
+      cookie: OWNER_COOKIE,
+      skipHw: true,
+    },
+    {
+      hook: "ingress",
+      chain: 0,
+      prio: 50000,
+      handle: 1,
+      protocol: "ip",
+      match: { ipProto: "tcp" },
+      actions: [{ kind: "pass" }],
+    },
+    {
+      hook: "ingress",
+      chain: 0,
+      prio: 50001,
+      handle: 1,
+      protocol: "ip",
+      match: {},
+      actions: [{ kind: "pass" }],
+      cookie: "6d6e",
+    },
+  ]);
+  // in_hw / not_in_hw say where a filter is: they go to `offload`, never into the filter.
+  assert.deepEqual([...parsed.offload], [
+    ["ingress 0 11 1", { inHw: true, inHwCount: 2 }],
+    ["ingress 1000000 9 1", { inHw: false, inHwCount: 0 }],
+    ["ingress 0 50000 1", { inHw: false, inHwCount: 0 }],
+  ]);
+  // The counters are still the first action's.
+  assert.deepEqual([...parsed.counters], [
+    ["ingress 0 11 1", { packets: 14, bytes: 1204 }],
+    ["ingress 1000000 9 1", { packets: 4, bytes: 336 }],
+    ["ingress 0 50000 1", { packets: 0, bytes: 0 }],
+  ]);
+});
+
+Deno.test("parse: a filter read back equals the one written only with the same mark and flag", () => {
+  const [written] = parseFilterShow(OFFLOAD_SAMPLE, "ingress").filters;
+  const { cookie: _, ...unmarked } = written;
+  assert.ok(sameFilters([written], [{ ...written }]));
+  assert.ok(!sameFilters([written], [unmarked]), "a filter that lost its mark differs");
+  assert.ok(!sameFilters([written], [{ ...written, cookie: "6d6e702d746302" }]));
+  assert.ok(!sameFilters([written], [{ ...written, skipHw: true }]), "skip_hw differs");
+  // Absent and false are the same: programs written before skip_hw existed still compare.
+  assert.ok(sameFilters([written], [{ ...written, skipHw: false }]));
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { TcSink } from "../../src/agent/tc_sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
-import type { TcCommand, TcFilter } from "../../src/tc/model.ts";
+import { OWNER_COOKIE, type TcCommand, type TcFilter } from "../../src/tc/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { interfaceKey } from "../../src/policy/model.ts";
 import { iface, render } from "../support/cluster.ts";
@@ -157,6 +157,7 @@ Deno.test("sink: after the first full sync, representors left by vanished pods a
     protocol: "all",
     match: {},
     actions: [{ kind: "pass" }],
+    cookie: OWNER_COOKIE,
   }]);
   kernel.present.add("p0");
   const lookup = {
@@ -204,6 +205,7 @@ Deno.test("sink: an earlier program's egress-hook checks go only after every dev
     protocol: chain === 0 ? "ip" : "all",
     match: {},
     actions,
+    cookie: OWNER_COOKIE,
   });
   kernel.programmed.set("rep7", [
     old(0, 11, [{ kind: "ct", zone: 9, commit: false }, { kind: "goto", chain: 1_000_000 }]),

@@ -3,7 +3,13 @@
  * `tc -batch` per representor (make-before-break order kept by the
  * actuator's command list).
  */
-import { type FilterCounter, HOOKS, type TcCommand, type TcState } from "../../tc/model.ts";
+import {
+  type FilterCounter,
+  type FilterOffload,
+  HOOKS,
+  type TcCommand,
+  type TcState,
+} from "../../tc/model.ts";
 import { parseFilterShow, parseQdiscShow } from "./tc_json.ts";
 import { batchText, checkedDevice } from "../../tc/serialize.ts";
 import {
@@ -49,12 +55,15 @@ export class CmdlineDriver implements TcDriver {
       foreignQdiscs: qdiscs.others.filter((kind) => !isDefaultQdisc(kind)),
       filters: [],
     };
-    if (!qdiscs.clsact) return state;
+    if (qdiscs.ingress && !qdiscs.clsact) state.ingressQdisc = true;
+    if (!qdiscs.clsact && !qdiscs.ingress) return state;
     const foreign: string[] = [];
     const counters = new Map<string, FilterCounter>();
-    for (const hook of HOOKS) {
+    const offload = new Map<string, FilterOffload>();
+    // An ingress qdisc has one block: asked for "egress", the kernel lists it again.
+    for (const hook of qdiscs.clsact ? HOOKS : ["ingress" as const]) {
       // Without a chain, tc lists every chain of the hook in one process and names each
-      // filter's chain; `-s` adds the counters.
+      // filter's chain and where it is (in_hw / not_in_hw); `-s` adds the counters.
       const text = await this.#tc(device, ["-s", "-json", "filter", "show", "dev", device, hook]);
       const parsed = parseFilterShow(text, hook);
       // Chains in id order; within a chain, the kernel's order.
@@ -62,8 +71,10 @@ export class CmdlineDriver implements TcDriver {
       for (const filter of parsed.filters) state.filters.push(filter);
       for (const text of parsed.foreign) foreign.push(text);
       for (const [key, counter] of parsed.counters) counters.set(key, counter);
+      for (const [key, where] of parsed.offload) offload.set(key, where);
     }
     state.counters = counters;
+    state.offload = offload;
     state.foreignFilters = foreign;
     return state;
   }

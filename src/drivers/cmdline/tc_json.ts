@@ -11,6 +11,7 @@ import {
   counterKey,
   type EthProtocol,
   type FilterCounter,
+  type FilterOffload,
   type FlowerMatch,
   type Hook,
   type InnerEthType,
@@ -25,6 +26,8 @@ export interface ParsedFilters {
   foreign: string[];
   /** Counters of the filters understood, when the output has them (`tc -s`). */
   counters: Map<string, FilterCounter>;
+  /** Where each filter understood is (`in_hw` / `not_in_hw`), when tc printed it. */
+  offload: Map<string, FilterOffload>;
 }
 
 type Json = unknown;
@@ -156,13 +159,38 @@ function firstActionCounter(actions: Json[]): FilterCounter | undefined {
 }
 
 /**
+ * The first action's cookie as the model's lower-case hex
+ * (`tc_print_one_action` prints it as `"cookie"`; a `:` between bytes, as
+ * some iproute2 versions' `hexstring_n2a` wrote, is dropped).
+ */
+function firstActionCookie(actions: Json[]): string | undefined {
+  const cookie = isObject(actions[0]) ? actions[0].cookie : undefined;
+  return typeof cookie === "string" ? cookie.replaceAll(":", "").toLowerCase() : undefined;
+}
+
+/**
+ * Where the kernel says a filter is: flower prints `"in_hw": true` with
+ * `"in_hw_count"`, or `"not_in_hw": true`, next to `"skip_hw"` in its
+ * options; nothing when the kernel did not say.
+ */
+function filterOffload(options: JsonObject): FilterOffload | undefined {
+  if (options.in_hw === true) {
+    const count = options.in_hw_count;
+    return { inHw: true, inHwCount: typeof count === "number" ? count : 0 };
+  }
+  if (options.not_in_hw === true) return { inHw: false, inHwCount: 0 };
+  return undefined;
+}
+
+/**
  * Parses `tc [-s] -json filter show dev DEV HOOK [chain N]`. Without a
  * chain in the command, tc prints each filter's chain; with one, it does
  * not, so `chain` says which one was asked for. With `-s`, the counters of
- * each filter's first action are kept by {@link counterKey}.
+ * each filter's first action are kept by {@link counterKey}, and so is
+ * where the kernel says each filter is (hardware or software only).
  */
 export function parseFilterShow(text: string, hook: Hook, chain = 0): ParsedFilters {
-  const out: ParsedFilters = { filters: [], foreign: [], counters: new Map() };
+  const out: ParsedFilters = { filters: [], foreign: [], counters: new Map(), offload: new Map() };
   const trimmed = text.trim();
   if (trimmed === "") return out;
   const entries: Json = JSON.parse(trimmed);
@@ -187,9 +215,14 @@ export function parseFilterShow(text: string, hook: Hook, chain = 0): ParsedFilt
         match: parseMatch(keys),
         actions: actions.map(parseAction),
       };
+      const cookie = firstActionCookie(actions);
+      if (cookie !== undefined) filter.cookie = cookie;
+      if (entry.options.skip_hw === true) filter.skipHw = true;
       out.filters.push(filter);
       const counter = firstActionCounter(actions);
       if (counter) out.counters.set(counterKey(filter), counter);
+      const offload = filterOffload(entry.options);
+      if (offload) out.offload.set(counterKey(filter), offload);
     } catch (error) {
       if (!(error instanceof Unrepresentable)) throw error;
       out.foreign.push(`${where} (${error.message})`);
@@ -198,17 +231,24 @@ export function parseFilterShow(text: string, hook: Hook, chain = 0): ParsedFilt
   return out;
 }
 
-/** Parses `tc -json qdisc show dev DEV`: whether clsact is there, and the other qdisc kinds. */
-export function parseQdiscShow(text: string): { clsact: boolean; others: string[] } {
+/**
+ * Parses `tc -json qdisc show dev DEV`: whether clsact is there, whether an
+ * `ingress` qdisc is (the Go agent's layout), and the other qdisc kinds.
+ */
+export function parseQdiscShow(
+  text: string,
+): { clsact: boolean; ingress: boolean; others: string[] } {
   const trimmed = text.trim();
   const entries: Json = trimmed === "" ? [] : JSON.parse(trimmed);
   if (!Array.isArray(entries)) throw new Error("tc qdisc show: want a JSON list");
   let clsact = false;
+  let ingress = false;
   const others: string[] = [];
   for (const entry of entries) {
     if (!isObject(entry)) continue;
     if (entry.kind === "clsact") clsact = true;
+    else if (entry.kind === "ingress") ingress = true;
     else if (typeof entry.kind === "string") others.push(entry.kind);
   }
-  return { clsact, others };
+  return { clsact, ingress, others };
 }

@@ -4,10 +4,16 @@
  * chain of each hook); writes keep the actuator's make-before-break order
  * by sending each step's requests together and waiting for the kernel's
  * answers before the next step starts.
+ *
+ * The event loop keeps turning throughout: the socket waits on FFI threads
+ * (socket.ts), encoding and decoding give the loop a turn every few
+ * milliseconds, and a lock runs one exchange (read, counters, apply) at a
+ * time on the one socket.
  */
 import {
   counterKey,
   type FilterCounter,
+  type FilterOffload,
   type Hook,
   HOOKS,
   type TcCommand,
@@ -45,6 +51,39 @@ interface EncodedStep {
   seqs: number[];
 }
 const DUMP_ATTEMPTS = 5;
+/** Longest run of encoding or decoding before the event loop gets a turn. */
+const SLICE_MS = 8;
+/** Items encoded or decoded between two looks at the clock. */
+const CHECK_EVERY = 32;
+/** Port ids of earlier sockets still recognised as the driver's own. */
+const REMEMBERED_PORTS = 8;
+
+/**
+ * Gives the event loop a turn (a macrotask, so I/O and timers run) once the
+ * current one has run for {@link SLICE_MS}: long encoding and decoding runs
+ * call {@link pace} as they go.
+ */
+class Pacer {
+  #since = performance.now();
+
+  /** Yields when the slice is used up. */
+  async pace(): Promise<void> {
+    if (performance.now() - this.#since < SLICE_MS) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#since = performance.now();
+  }
+}
+
+/** `items.map(map)`, giving the event loop a turn now and then. */
+async function mapPaced<T, U>(items: T[], map: (item: T) => U): Promise<U[]> {
+  const pacer = new Pacer();
+  const out: U[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i % CHECK_EVERY === 0) await pacer.pace();
+    out.push(map(items[i]));
+  }
+  return out;
+}
 
 /**
  * Splits commands into steps that must finish before the next starts: a
@@ -75,12 +114,20 @@ function deviceError(device: string, code: number, text: string): TcError {
   return isNoDevice(code) ? new DeviceMissing(device, text) : new TcError(device, text);
 }
 
-/** Drives TC through an rtnetlink socket. */
+/**
+ * Drives TC through an rtnetlink socket. One exchange at a time: read,
+ * counters and apply queue on a lock, so their requests and answers never
+ * interleave on the socket.
+ */
 export class NetlinkDriver implements TcDriver {
   readonly name = "netlink";
   readonly stats: DriverStats = { calls: 0 };
   #socket?: NetlinkSocket;
   #seq = Math.floor(Math.random() * 0x3fffffff) + 1;
+  /** Settles when the last exchange queued has finished (never rejects). */
+  #lastExchange: Promise<void> = Promise.resolve();
+  /** Port ids of this driver's sockets, newest last. */
+  readonly #ports: number[] = [];
 
   constructor(private readonly timeoutMs = 10_000) {}
 
@@ -89,15 +136,46 @@ export class NetlinkDriver implements TcDriver {
     this.#open();
   }
 
-  /** Closes the socket; the next call opens a new one. */
+  /**
+   * Closes the socket; the next call opens a new one. An exchange in flight
+   * fails (its wait is woken) and the socket goes once it has settled.
+   */
   close(): void {
-    this.#socket?.close();
+    void this.#socket?.close();
     this.#socket = undefined;
   }
 
+  /**
+   * The port id of the driver's socket (the nlmsg_pid of the kernel's
+   * notifications about changes it made), opening the socket if needed.
+   */
+  get portId(): number {
+    return this.#open().portId;
+  }
+
+  /**
+   * Whether a notification's port id is one of this driver's sockets (the
+   * current one or one of the last few it replaced after an error): the
+   * change was the agent's own.
+   */
+  ownsPort(portid: number): boolean {
+    return portid !== 0 && this.#ports.includes(portid);
+  }
+
   #open(): NetlinkSocket {
-    this.#socket ??= new NetlinkSocket(this.timeoutMs);
+    if (!this.#socket) {
+      this.#socket = new NetlinkSocket({ timeoutMs: this.timeoutMs });
+      this.#ports.push(this.#socket.portId);
+      if (this.#ports.length > REMEMBERED_PORTS) this.#ports.shift();
+    }
     return this.#socket;
+  }
+
+  /** Runs `exchange` once every exchange queued before it has finished. */
+  #exclusive<T>(exchange: () => Promise<T>): Promise<T> {
+    const result = this.#lastExchange.then(exchange);
+    this.#lastExchange = result.then(() => {}, () => {});
+    return result;
   }
 
   #nextSeq(): number {
@@ -105,9 +183,9 @@ export class NetlinkDriver implements TcDriver {
     return this.#seq;
   }
 
-  #index(device: string): number {
+  async #index(device: string): Promise<number> {
     checkedDevice(device);
-    const index = this.#guarded(device, () => interfaceIndex(device));
+    const index = await this.#guarded(device, () => Promise.resolve(interfaceIndex(device)));
     if (index === 0) throw new DeviceMissing(device, "device not found");
     return index;
   }
@@ -117,12 +195,14 @@ export class NetlinkDriver implements TcDriver {
    * not parse closes the socket (it may be out of step) and becomes an
    * error naming the device.
    */
-  #guarded<T>(device: string, exchange: (socket: NetlinkSocket) => T): T {
+  async #guarded<T>(device: string, exchange: (socket: NetlinkSocket) => Promise<T>): Promise<T> {
+    let socket: NetlinkSocket | undefined;
     try {
-      return exchange(this.#open());
+      socket = this.#open();
+      return await exchange(socket);
     } catch (error) {
       if (error instanceof NetlinkSocketError || error instanceof NetlinkFormatError) {
-        this.close();
+        if (socket === undefined || socket === this.#socket) this.close();
         throw new TcError(device, error.message, { cause: error });
       }
       throw error;
@@ -138,16 +218,16 @@ export class NetlinkDriver implements TcDriver {
     request: NetlinkRequest,
     describe: string,
     decode: (message: NetlinkMessage) => T,
-  ): T[] {
-    return this.#guarded(device, (socket) => {
+  ): Promise<T[]> {
+    return this.#guarded(device, async (socket) => {
       for (let attempt = 1;; attempt++) {
         const seq = this.#nextSeq();
         this.stats.calls++;
-        socket.send(encodeMessage(request, seq));
+        await socket.send(encodeMessage(request, seq));
         const out: NetlinkMessage[] = [];
         let interrupted = false;
         for (;;) {
-          const messages = decodeMessages(socket.receive()).filter((m) => m.seq === seq);
+          const messages = decodeMessages(await socket.receive()).filter((m) => m.seq === seq);
           const end = messages.find((m) => m.type === NL.NLMSG_DONE || m.type === NL.NLMSG_ERROR);
           for (const m of messages) {
             if (m.flags & NL.F_DUMP_INTR) interrupted = true;
@@ -160,17 +240,23 @@ export class NetlinkDriver implements TcDriver {
           }
           break;
         }
-        if (!interrupted || attempt >= DUMP_ATTEMPTS) return out.map(decode);
+        if (!interrupted || attempt >= DUMP_ATTEMPTS) return await mapPaced(out, decode);
       }
     });
   }
 
-  /** Writes a step's requests back to back, each with its own sequence number. */
-  #encode(ifindex: number, step: TcCommand[]): EncodedStep {
+  /**
+   * Writes a step's requests back to back, each with its own sequence
+   * number, giving the event loop a turn now and then.
+   */
+  async #encode(ifindex: number, step: TcCommand[], pacer: Pacer): Promise<EncodedStep> {
     // About 250 bytes per filter: one buffer for the whole step, rarely regrown.
     const writer = new NetlinkWriter(step.length * 256);
     const seqs = step.map(() => this.#nextSeq());
-    step.forEach((command, i) => writeCommand(writer, ifindex, command, seqs[i]));
+    for (let i = 0; i < step.length; i++) {
+      if (i % CHECK_EVERY === 0) await pacer.pace();
+      writeCommand(writer, ifindex, step[i], seqs[i]);
+    }
     return { commands: step, writer, bytes: writer.finish(), seqs };
   }
 
@@ -179,8 +265,8 @@ export class NetlinkDriver implements TcDriver {
    * the last request of each (errors are always answered), and throws the
    * first error, with the number of others, once the whole step is answered.
    */
-  #send(device: string, step: EncodedStep): void {
-    this.#guarded(device, (socket) => {
+  #send(device: string, step: EncodedStep): Promise<void> {
+    return this.#guarded(device, async (socket) => {
       const { commands, writer, bytes, seqs } = step;
       const starts = writer.messageStarts;
       const endOf = (i: number) => (i + 1 < starts.length ? starts[i + 1] : bytes.length);
@@ -191,10 +277,10 @@ export class NetlinkDriver implements TcDriver {
         while (end < commands.length && endOf(end) - starts[first] <= SEND_BYTES) end++;
         writer.addFlags(starts[end - 1], NL.F_ACK);
         this.stats.calls++;
-        socket.send(bytes.subarray(starts[first], endOf(end - 1)));
+        await socket.send(bytes.subarray(starts[first], endOf(end - 1)));
         const lastSeq = seqs[end - 1];
         for (let answered = false; !answered;) {
-          for (const message of decodeMessages(socket.receive())) {
+          for (const message of decodeMessages(await socket.receive())) {
             const index = indexOf.get(message.seq);
             if (index === undefined || message.type !== NL.NLMSG_ERROR) continue;
             const ack = decodeAck(message);
@@ -220,7 +306,7 @@ export class NetlinkDriver implements TcDriver {
   }
 
   /** Every filter of one hook, every chain at once, decoded with its counter. */
-  #filterDump(device: string, ifindex: number, hook: Hook): DecodedFilter[] {
+  #filterDump(device: string, ifindex: number, hook: Hook): Promise<DecodedFilter[]> {
     return this.#dump(
       device,
       filterDumpRequest(ifindex, hook),
@@ -230,31 +316,41 @@ export class NetlinkDriver implements TcDriver {
   }
 
   read(device: string): Promise<TcState> {
-    return Promise.resolve().then(() => this.#read(device));
+    return this.#exclusive(() => this.#read(device));
   }
 
-  #read(device: string): TcState {
-    const ifindex = this.#index(device);
-    const kinds = this.#dump(
+  async #read(device: string): Promise<TcState> {
+    const ifindex = await this.#index(device);
+    const kinds = (await this.#dump(
       device,
       qdiscDumpRequest(ifindex),
       `qdisc show dev ${device}`,
       decodeQdisc,
-    )
+    ))
       .filter((q) => q.ifindex === ifindex)
       .map((q) => q.kind);
     const state: TcState = {
       device,
       clsact: kinds.includes("clsact"),
-      foreignQdiscs: kinds.filter((kind) => kind !== "clsact" && !isDefaultQdisc(kind)),
+      foreignQdiscs: kinds.filter((kind) =>
+        kind !== "clsact" && kind !== "ingress" && !isDefaultQdisc(kind)
+      ),
       filters: [],
     };
-    if (!state.clsact) return state;
+    const ingressQdisc = !state.clsact && kinds.includes("ingress");
+    if (ingressQdisc) state.ingressQdisc = true;
+    if (!state.clsact && !ingressQdisc) return state;
     const foreign: string[] = [];
     const counters = new Map<string, FilterCounter>();
-    for (const hook of HOOKS) {
+    const offload = new Map<string, FilterOffload>();
+    // An ingress qdisc has one block: asked for "egress", the kernel dumps it again.
+    const pacer = new Pacer();
+    for (const hook of state.clsact ? HOOKS : ["ingress" as const]) {
       const filters: TcFilter[] = [];
-      for (const decoded of this.#filterDump(device, ifindex, hook)) {
+      const dumped = await this.#filterDump(device, ifindex, hook);
+      for (let i = 0; i < dumped.length; i++) {
+        if (i % CHECK_EVERY === 0) await pacer.pace();
+        const decoded = dumped[i];
         if (!decoded) continue;
         if (!("filter" in decoded)) {
           foreign.push(decoded.foreign);
@@ -262,6 +358,7 @@ export class NetlinkDriver implements TcDriver {
         }
         filters.push(decoded.filter);
         if (decoded.counter) counters.set(counterKey(decoded.filter), decoded.counter);
+        if (decoded.offload) offload.set(counterKey(decoded.filter), decoded.offload);
       }
       // Chains in id order, as `tc` lists them; within a chain, the kernel's order.
       filters.sort((a, b) => a.chain - b.chain);
@@ -269,13 +366,15 @@ export class NetlinkDriver implements TcDriver {
     }
     state.foreignFilters = foreign;
     state.counters = counters;
+    state.offload = offload;
     return state;
   }
 
   counters(device: string): Promise<Map<string, FilterCounter>> {
-    return Promise.resolve().then(() => {
+    return this.#exclusive(async () => {
       const counters = new Map<string, FilterCounter>();
-      for (const entry of this.#filterDump(device, this.#index(device), "ingress")) {
+      const ifindex = await this.#index(device);
+      for (const entry of await this.#filterDump(device, ifindex, "ingress")) {
         if (entry && "filter" in entry && entry.counter) {
           counters.set(counterKey(entry.filter), entry.counter);
         }
@@ -285,14 +384,16 @@ export class NetlinkDriver implements TcDriver {
   }
 
   apply(device: string, commands: TcCommand[]): Promise<void> {
-    return Promise.resolve().then(() => this.#apply(device, commands));
+    return this.#exclusive(() => this.#apply(device, commands));
   }
 
-  #apply(device: string, commands: TcCommand[]): void {
+  async #apply(device: string, commands: TcCommand[]): Promise<void> {
     if (commands.length === 0) return;
-    const ifindex = this.#index(device);
+    const ifindex = await this.#index(device);
     // Everything is encoded (and so validated) before the first request goes out.
-    const steps = commandSteps(commands).map((step) => this.#encode(ifindex, step));
-    for (const step of steps) this.#send(device, step);
+    const pacer = new Pacer();
+    const steps: EncodedStep[] = [];
+    for (const step of commandSteps(commands)) steps.push(await this.#encode(ifindex, step, pacer));
+    for (const step of steps) await this.#send(device, step);
   }
 }

@@ -60,6 +60,9 @@ export const FLOWER = {
   KEY_CT_STATE_MASK: 92,
 } as const;
 
+/** Classifier flags in `TCA_FLOWER_FLAGS` (linux/pkt_cls.h `TCA_CLS_FLAGS_*`). */
+export const CLS_FLAGS = { SKIP_HW: 1, SKIP_SW: 2, IN_HW: 4, NOT_IN_HW: 8 } as const;
+
 /** ct_state flag bits, in the order the model writes them (`+trk+est+new+rel+inv+rpl`). */
 export const CT_STATE_FLAGS: readonly (readonly [string, number])[] = [
   ["trk", 0x08],

@@ -7,9 +7,11 @@ import { Unrepresentable } from "../../tc/driver.ts";
 import { show } from "../../log/quote.ts";
 import { formatIp } from "../../net/ip.ts";
 import { blockRange } from "../../tc/ports.ts";
+import { cookieText } from "../../tc/cookie.ts";
 import type {
   EthProtocol,
   FilterCounter,
+  FilterOffload,
   FlowerMatch,
   Hook,
   InnerEthType,
@@ -27,6 +29,7 @@ import {
 } from "./wire.ts";
 import {
   ACT,
+  CLS_FLAGS,
   CLSACT,
   CT,
   CT_STATE_FLAGS,
@@ -79,9 +82,13 @@ export function decodeChain(message: NetlinkMessage): { ifindex: number; chain: 
   return { ifindex: tcmsg.ifindex, chain: chain ? attr.u32(chain) : 0 };
 }
 
-/** The hook a filter's parent names, if it is one of clsact's. */
+/**
+ * The hook a filter's parent names, if it is one of clsact's — or the
+ * `ingress` qdisc itself (ffff:0000, how the kernel names the parent of a
+ * filter attached to it with `parent ffff:`, as the Go agent does).
+ */
 export function hookOfParent(parent: number): Hook | undefined {
-  if (parent === CLSACT.ingress) return "ingress";
+  if (parent === CLSACT.ingress || parent === CLSACT.handle) return "ingress";
   if (parent === CLSACT.egress) return "egress";
   return undefined;
 }
@@ -300,13 +307,36 @@ function actionCounter(nest: Attr): FilterCounter | undefined {
   return { bytes: Number(view.getBigUint64(0, true)), packets: view.getUint32(8, true) };
 }
 
+/** An action's cookie (`TCA_ACT_COOKIE`), as the model's lower-case hex. */
+function actionCookie(nest: Attr): string | undefined {
+  const cookie = decodeAttrs(nest.value).find((a) => a.type === ACT.COOKIE);
+  return cookie ? cookieText(cookie.value) : undefined;
+}
+
+/**
+ * The flower flags and where the kernel says the filter is: `fl_dump` sends
+ * `TCA_FLOWER_FLAGS` when any is set (`fl_change` adds IN_HW or NOT_IN_HW to
+ * what was asked for) and always `TCA_FLOWER_IN_HW_COUNT`.
+ */
+function flowerFlags(flower: Attr[]): { skipHw: boolean; offload?: FilterOffload } {
+  const flagsAttr = flower.find((a) => a.type === FLOWER.FLAGS);
+  const countAttr = flower.find((a) => a.type === FLOWER.IN_HW_COUNT);
+  const flags = flagsAttr ? attr.u32(flagsAttr) : 0;
+  const skipHw = (flags & CLS_FLAGS.SKIP_HW) !== 0;
+  if (flags & CLS_FLAGS.IN_HW) {
+    return { skipHw, offload: { inHw: true, inHwCount: countAttr ? attr.u32(countAttr) : 0 } };
+  }
+  if (flags & CLS_FLAGS.NOT_IN_HW) return { skipHw, offload: { inHw: false, inHwCount: 0 } };
+  return { skipHw };
+}
+
 /**
  * One entry of a filter dump: a filter (with its first action's counter
- * when the kernel sent it), a foreign description, or nothing (a per-prio
- * header).
+ * and where the kernel says it is, when the kernel sent them), a foreign
+ * description, or nothing (a per-prio header).
  */
 export type DecodedFilter =
-  | { filter: TcFilter; counter?: FilterCounter }
+  | { filter: TcFilter; counter?: FilterCounter; offload?: FilterOffload }
   | { foreign: string }
   | null;
 
@@ -341,8 +371,16 @@ export function decodeFilter(message: NetlinkMessage): DecodedFilter {
       match: decodeMatch(flower),
       actions: nests.map(decodeAction),
     };
+    const cookie = nests.length > 0 ? actionCookie(nests[0]) : undefined;
+    if (cookie !== undefined) filter.cookie = cookie;
+    // IN_HW and NOT_IN_HW say where the filter is, not what was asked for: never in the filter.
+    const { skipHw, offload } = flowerFlags(flower);
+    if (skipHw) filter.skipHw = true;
     const counter = nests.length > 0 ? actionCounter(nests[0]) : undefined;
-    return counter ? { filter, counter } : { filter };
+    const out: DecodedFilter = { filter };
+    if (counter) out.counter = counter;
+    if (offload) out.offload = offload;
+    return out;
   } catch (error) {
     if (!(error instanceof Unrepresentable)) throw error;
     return { foreign: `${where} (${error.message})` };

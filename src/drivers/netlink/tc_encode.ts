@@ -9,9 +9,11 @@ import { parseCidr } from "../../net/ip.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "../../tc/model.ts";
 import { UnsafeTcInput } from "../../tc/serialize.ts";
 import { blockMask } from "../../tc/ports.ts";
+import { cookieBytes } from "../../tc/cookie.ts";
 import { type NetlinkRequest, NetlinkWriter, NL, onlyRequest } from "./wire.ts";
 import {
   ACT,
+  CLS_FLAGS,
   CLSACT,
   CT,
   CT_STATE_FLAGS,
@@ -63,7 +65,13 @@ function single(write: (w: NetlinkWriter) => void): NetlinkRequest {
 const CREATE_EXCL = NL.F_REQUEST | NL.F_CREATE | NL.F_EXCL;
 const DUMP = NL.F_REQUEST | NL.F_DUMP;
 
-function writeClsact(w: NetlinkWriter, verb: "add" | "del", ifindex: number, seq: number): void {
+function writeClsact(
+  w: NetlinkWriter,
+  verb: "add" | "del",
+  ifindex: number,
+  seq: number,
+  kind: "clsact" | "ingress" = "clsact",
+): void {
   startTc(
     w,
     verb === "add" ? RTM.NEWQDISC : RTM.DELQDISC,
@@ -72,7 +80,7 @@ function writeClsact(w: NetlinkWriter, verb: "add" | "del", ifindex: number, seq
     ifindex,
     CLSACT.parent,
     CLSACT.handle,
-  ).string(TCA.KIND, "clsact").endMessage();
+  ).string(TCA.KIND, kind).endMessage();
 }
 
 function writeChain(
@@ -293,7 +301,16 @@ function writeParms(attrs: NetlinkWriter, type: number, control: number): Netlin
   return attrs.struct(type, 20, (view, at) => view.setInt32(at + 8, control, true));
 }
 
-function writeAction(attrs: NetlinkWriter, order: number, action: TcAction): void {
+/**
+ * One action's nest: kind, options, then the cookie when there is one, in
+ * the order iproute2's `parse_action` writes them.
+ */
+function writeAction(
+  attrs: NetlinkWriter,
+  order: number,
+  action: TcAction,
+  cookie?: Uint8Array,
+): void {
   attrs.begin(order);
   if (action.kind === "ct") {
     attrs.string(ACT.KIND, "ct").begin(ACT.OPTIONS | NL.ATTR_NESTED);
@@ -310,7 +327,17 @@ function writeAction(attrs: NetlinkWriter, order: number, action: TcAction): voi
     attrs.string(ACT.KIND, "gact").begin(ACT.OPTIONS | NL.ATTR_NESTED);
     writeParms(attrs, GACT.PARMS, control).end();
   }
+  if (cookie) attrs.bytes(ACT.COOKIE, cookie);
   attrs.end();
+}
+
+/** The last cookie encoded: every filter of the agent carries the same one. */
+let lastCookie: { text: string; bytes: Uint8Array } | undefined;
+
+/** A cookie's bytes (checked), reusing the last ones when the text is the same. */
+function encodedCookie(text: string): Uint8Array {
+  if (lastCookie?.text !== text) lastCookie = { text, bytes: cookieBytes(text) };
+  return lastCookie.bytes;
 }
 
 function writeFilter(
@@ -322,20 +349,28 @@ function writeFilter(
   seq: number,
 ): void {
   const handle = checked("handle", filter.handle, 0xffffffff);
+  // A delete names the filter only; tc still sends its flags (none) and ethertype.
+  const full = type === RTM.NEWTFILTER;
+  const cookie = full && filter.cookie !== undefined ? encodedCookie(filter.cookie) : undefined;
+  if (cookie && filter.actions.length === 0) {
+    throw new UnsafeTcInput("a tc cookie needs an action to carry it");
+  }
   startTc(w, type, flags, seq, ifindex, hookParent(filter.hook), handle, filterInfo(filter))
     .u32(TCA.CHAIN, checked("chain", filter.chain, 0xffffffff))
     .string(TCA.KIND, "flower")
     .begin(TCA.OPTIONS);
-  // A delete names the filter only; tc still sends its flags and ethertype.
-  if (type === RTM.NEWTFILTER) {
+  if (full) {
     writeKeys(w, filter);
     if (filter.actions.length > 0) {
       w.begin(FLOWER.ACT);
-      for (let i = 0; i < filter.actions.length; i++) writeAction(w, i + 1, filter.actions[i]);
+      for (let i = 0; i < filter.actions.length; i++) {
+        writeAction(w, i + 1, filter.actions[i], i === 0 ? cookie : undefined);
+      }
       w.end();
     }
   }
-  w.u32(FLOWER.FLAGS, 0);
+  // tc writes the flags after the actions (`skip_hw` is the only one the model sets).
+  w.u32(FLOWER.FLAGS, full && filter.skipHw ? CLS_FLAGS.SKIP_HW : 0);
   if (filter.protocol !== "all") w.be16(FLOWER.KEY_ETH_TYPE, ethType(filter.protocol));
   w.end().endMessage();
 }
@@ -358,7 +393,9 @@ export function writeCommand(
   switch (command.op) {
     case "qdisc-add":
     case "qdisc-del":
-      return writeClsact(w, command.op === "qdisc-add" ? "add" : "del", ifindex, seq);
+      return command.op === "qdisc-add"
+        ? writeClsact(w, "add", ifindex, seq)
+        : writeClsact(w, "del", ifindex, seq, command.kind);
     case "filter-add":
       return writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS.add, ifindex, command.filter, seq);
     case "filter-replace":

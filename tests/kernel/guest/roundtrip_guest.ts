@@ -48,7 +48,7 @@ Deno.test("round trip on the example cluster's devices", async () => {
       if (role.sender) {
         const iface = role.sender.rules;
         const file = `${rulesDir}/${iface.pod.uid}/${
-          iface.network.replace("/", "_")
+          iface.network.replace("/", "-")
         }-${device}.rules`;
         const text = await Deno.readTextFile(file);
         assert.equal(

@@ -204,6 +204,37 @@ export async function withTopology<T>(
   }
 }
 
+/**
+ * Deletes a local interface's representor (its veth pair goes with it) and
+ * creates it again under the same names, on the same bridge and addresses:
+ * what a VF reset or a driver reload does to a representor.
+ */
+export async function recreateInterface(topology: Topology, iface: BuiltInterface): Promise<void> {
+  const bridge = topology.bridges.get(iface.network)!;
+  await run(["ip", "link", "del", iface.representor]);
+  await run([
+    "ip",
+    "link",
+    "add",
+    iface.representor,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    iface.interfaceName,
+    "netns",
+    iface.netns,
+  ]);
+  await run(["ip", "link", "set", iface.representor, "master", bridge, "up"]);
+  await inNetns(iface.netns, ["ip", "link", "set", iface.interfaceName, "up"]);
+  for (const ip of iface.ips) {
+    const args = parseIp(ip)?.family === 6
+      ? ["ip", "-6", "addr", "add", `${ip}/64`, "dev", iface.interfaceName, "nodad"]
+      : ["ip", "addr", "add", `${ip}/24`, "dev", iface.interfaceName];
+    await inNetns(iface.netns, args);
+  }
+}
+
 /** The built interface of the pod named `name` (its first, for a pod on several networks). */
 export function interfaceOf(topology: Topology, name: string): BuiltInterface {
   const found = topology.interfaces.find((i) => i.pod.name === name);
