@@ -202,6 +202,12 @@ export class TcSink implements RulesSink {
     const leftovers: DeviceRole[] = [];
     for (const role of roles) if (await sync(role, true) > 0) leftovers.push(role);
     for (const role of leftovers) if (!deviceErrors.has(role.device)) await sync(role, false);
+    if (changes.length === 0) {
+      // A repair has no interface results to carry its failures: they are logged here.
+      for (const [device, err] of deviceErrors) {
+        log.warning("cannot repair a device; the next resync retries", { device, cause, err });
+      }
+    }
     const wanted = new Map(roles.map((role) => [role.device, role.sender?.rules.pod.uid]));
     for (const [device, uid] of this.#programmed) {
       if (wanted.has(device) || held.has(device)) continue;
