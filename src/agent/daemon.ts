@@ -26,7 +26,6 @@ import {
 import { AgentMetrics } from "./metrics.ts";
 import { KubeletDevices, PodResourcesClient } from "../sriov/pod_resources.ts";
 import type { RulesSink } from "./sink.ts";
-import type { TcSink } from "./tc_sink.ts";
 import { createEnforcement, type Enforcement, startDriftWatch } from "./enforcement.ts";
 import { SyncLoop, type SyncReport } from "./syncloop.ts";
 import { type CoalescePolicy, DEFAULT_COALESCE } from "./timing.ts";
@@ -218,14 +217,6 @@ export function startDaemon(
       return stopping;
     },
   };
-}
-
-/**
- * The sink the daemon uses: the node's TC enforcement (src/agent/enforcement.ts)
- * with the `--tc-driver` driver, on representors found in sysfs.
- */
-export function createTcSink(options: AgentOptions): TcSink {
-  return createEnforcement(options).sink;
 }
 
 /**

@@ -117,11 +117,11 @@ export class TcSink implements RulesSink {
     private readonly representors: RepresentorLookup,
     private readonly allRepresentors?: () => Promise<string[]>,
     readonly drops?: DropCounters,
-    private readonly reports: SinkHooks = {},
+    private readonly hooks: SinkHooks = {},
   ) {}
 
   attach(metrics: AgentMetrics, events: PodNotices | null): void {
-    this.reports.attach?.(metrics, events);
+    this.hooks.attach?.(metrics, events);
   }
 
   /** Filters per device, as last synced. */
@@ -179,7 +179,7 @@ export class TcSink implements RulesSink {
       try {
         const result = await this.actuator.sync(
           role.device,
-          this.reports.program?.(role) ?? ((generation) => deviceProgram(role, generation)),
+          this.hooks.program?.(role) ?? ((generation) => deviceProgram(role, generation)),
           {
             rulesFile: rulesFileOf(role),
             deferStaleHooks,
@@ -189,7 +189,7 @@ export class TcSink implements RulesSink {
         this.#filters.set(role.device, result.filters);
         this.drops?.track(role.device, dropSites(role, result.program));
         this.#report(role, result, cause);
-        if (result.read || result.commands > 0) await this.reports.synced?.(role, result);
+        if (result.read || result.commands > 0) await this.hooks.synced?.(role, result);
         return result.deferred;
       } catch (error) {
         if (error instanceof DeviceMissing) this.actuator.forget(role.device);
@@ -226,7 +226,7 @@ export class TcSink implements RulesSink {
     for (const device of held) if (this.#programmed.has(device)) wanted.set(device, undefined);
     this.#programmed = wanted;
     this.drops?.retain(new Set(this.#rules.keys()));
-    this.reports.retain?.(new Set(this.#rules.keys()));
+    this.hooks.retain?.(new Set(this.#rules.keys()));
     const results = changes.map((change): RulesResult => {
       if (!change.rules) return { key: change.key, filters: 0 };
       const error = errors.get(change.key);
@@ -257,7 +257,7 @@ export class TcSink implements RulesSink {
         found: result.drift.detail,
         noticed: cause,
       });
-      this.reports.repaired?.(role.device, result.drift, cause);
+      this.hooks.repaired?.(role.device, result.drift, cause);
     }
     // A sync that did not read the kernel knows nothing new about foreign filters.
     if (!result.read) return;
@@ -265,7 +265,7 @@ export class TcSink implements RulesSink {
     if ((this.#ahead.get(role.device) ?? "") === text) return;
     if (text) this.#ahead.set(role.device, text);
     else this.#ahead.delete(role.device);
-    this.reports.foreignAhead?.(role.device, podsOf(role), result.ahead);
+    this.hooks.foreignAhead?.(role.device, podsOf(role), result.ahead);
   }
 
   /** Every interface placed on its devices, with a zone when policed; the failures by key. */

@@ -5,6 +5,7 @@
  * re-created. Pure; the actuator repairs, this names what was wrong.
  */
 import { isMarked, type TcFilter, type TcProgram, type TcState } from "./model.ts";
+import { filterContent } from "./plan.ts";
 
 /** Why a repair was needed (the `reason` label of the repairs metric). */
 export type DriftReason = "qdisc_missing" | "filters_missing" | "filters_changed";
@@ -18,20 +19,6 @@ export interface Drift {
 
 function key(filter: TcFilter): string {
   return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle}`;
-}
-
-function body(filter: TcFilter): string {
-  // Match keys in one order: a read-back lists them in the kernel's order.
-  const match = Object.fromEntries(
-    Object.entries(filter.match).sort(([a], [b]) => (a < b ? -1 : 1)),
-  );
-  return JSON.stringify([
-    filter.protocol,
-    match,
-    filter.actions,
-    filter.cookie ?? "",
-    filter.skipHw ?? false,
-  ]);
 }
 
 /** The difference between what was applied and what the kernel has; null when none. */
@@ -53,7 +40,7 @@ export function findDrift(current: TcState, applied: TcProgram): Drift | null {
     const found = have.get(key(filter));
     have.delete(key(filter));
     if (!found) missing.push(key(filter));
-    else if (body(found) !== body(filter)) changed.push(key(filter));
+    else if (filterContent(found) !== filterContent(filter)) changed.push(key(filter));
   }
   const extra = [...have.keys()];
   if (missing.length === 0 && changed.length === 0 && extra.length === 0) return null;

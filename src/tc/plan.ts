@@ -83,22 +83,26 @@ function describe(f: TcFilter): string {
   return `${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle} (${f.protocol})`;
 }
 
-function canonical(filter: TcFilter): string {
+/**
+ * A filter's content — everything but where it sits — as one comparable
+ * text, match keys in one order (a read-back lists them in the kernel's). A
+ * filter that lost its mark or its skip_hw flag differs from one that has it.
+ */
+export function filterContent(filter: TcFilter): string {
   const match = Object.fromEntries(
     Object.entries(filter.match).sort(([a], [b]) => (a < b ? -1 : 1)),
   );
   return JSON.stringify([
-    filter.hook,
-    filter.chain,
-    filter.prio,
-    filter.handle,
     filter.protocol,
     match,
     filter.actions,
-    // A filter that lost its mark or its skip_hw flag differs from one that has it.
     filter.cookie ?? "",
     filter.skipHw ?? false,
   ]);
+}
+
+function canonical(filter: TcFilter): string {
+  return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle} ${filterContent(filter)}`;
 }
 
 function identity(filter: TcFilter): string {
