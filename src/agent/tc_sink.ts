@@ -20,6 +20,8 @@ import {
 import type { Drift } from "../tc/drift.ts";
 import { deviceProgram, type DeviceRole, isPoliced } from "../tc/generate.ts";
 import { nodeRoles, type PlacedInterface } from "../tc/placement.ts";
+import { isPredecessorFilter } from "../tc/plan.ts";
+import { type Carried, enforcedBy, planTransition } from "../tc/transition.ts";
 import { MAX_ZONES, ZoneAllocator } from "../tc/zones.ts";
 import type { DropCounters } from "./drop_counters.ts";
 import type { PodNotices } from "./enforcement_reports.ts";
@@ -104,6 +106,8 @@ export class TcSink implements RulesSink {
   #queue: Promise<unknown> = Promise.resolve();
   /** Per device, the foreign filters ahead of ours last reported. */
   readonly #ahead = new Map<string, string>();
+  /** Per device, what its program enforces, as last applied (src/tc/transition.ts). */
+  readonly #enforced = new Map<string, Omit<Carried, "predecessor">>();
 
   /**
    * `allRepresentors` lists the node's representors (VFs and uplinks); after
@@ -173,7 +177,7 @@ export class TcSink implements RulesSink {
       else this.#rules.delete(change.key);
     }
     const { placed, errors, held } = await this.#place();
-    const roles = nodeRoles([...placed.values()]);
+    const roles = await this.#transition(nodeRoles([...placed.values()]), cause);
     const deviceErrors = new Map<string, string>();
     const sync = async (role: DeviceRole, deferStaleHooks: boolean) => {
       try {
@@ -187,6 +191,9 @@ export class TcSink implements RulesSink {
           },
         );
         this.#filters.set(role.device, result.filters);
+        if (result.commands > 0 || !this.#enforced.has(role.device)) {
+          this.#enforced.set(role.device, enforcedBy(result.program.filters));
+        }
         this.drops?.track(role.device, dropSites(role, result.program));
         this.#report(role, result, cause);
         if (result.read || result.commands > 0) await this.hooks.synced?.(role, result);
@@ -214,6 +221,7 @@ export class TcSink implements RulesSink {
       try {
         await this.#cleanQuietly(device, uid);
         this.#filters.delete(device);
+        this.#enforced.delete(device);
         this.drops?.forget(device);
       } catch (error) {
         log.warning("cannot clean a device that needs no program any more; will retry", {
@@ -247,6 +255,62 @@ export class TcSink implements RulesSink {
       await this.actuator.sweepRulesFiles();
     }
     return results;
+  }
+
+  /**
+   * Puts in place the checks that are new on their devices in steps
+   * (src/tc/transition.ts), so that conntrack sees both directions of every
+   * connection they commit; returns the roles in the order their final
+   * programs are to be applied.
+   */
+  async #transition(roles: DeviceRole[], cause: string): Promise<DeviceRole[]> {
+    const carried = new Map<string, Carried>();
+    for (const role of roles) {
+      const known = this.#enforced.get(role.device);
+      if (known) carried.set(role.device, { ...known, predecessor: [] });
+      else carried.set(role.device, await this.#read(role.device));
+    }
+    const { steps, final } = planTransition(roles, (device) => carried.get(device)!);
+    for (const [i, step] of steps.entries()) {
+      for (const role of step) {
+        try {
+          await this.actuator.sync(
+            role.device,
+            this.hooks.program?.(role) ?? ((generation) => deviceProgram(role, generation)),
+            { deferStaleHooks: true },
+          );
+        } catch (error) {
+          // The final program is what matters; it is tried next, and its failure reported.
+          log.v(1, "a step towards a device's first program failed", {
+            device: role.device,
+            step: i + 1,
+            err: reason(error),
+          });
+        }
+      }
+    }
+    if (steps.length > 0) {
+      log.v(2, "checks new on their devices put in place in steps", {
+        steps: steps.length,
+        devices: new Set(steps.flat().map((r) => r.device)).size,
+        cause,
+      });
+    }
+    return final;
+  }
+
+  /** What a device not yet synced here carries, read from the kernel (nothing when absent). */
+  async #read(device: string): Promise<Carried> {
+    try {
+      const state = await this.actuator.read(device);
+      const predecessor = !state.clsact && state.ingressQdisc
+        ? state.filters.filter(isPredecessorFilter)
+        : [];
+      return { ...enforcedBy(state.filters), predecessor };
+    } catch {
+      // Unreadable (e.g. not there yet): treated as carrying nothing; its sync reports why.
+      return { sender: false, receivers: new Set(), predecessor: [] };
+    }
   }
 
   #report(role: DeviceRole, result: SyncResult, cause: string): void {

@@ -7,7 +7,7 @@
 import type { TcDriver } from "./driver.ts";
 import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
-import type { TcCommand, TcProgram } from "./model.ts";
+import type { TcCommand, TcProgram, TcState } from "./model.ts";
 import { type Drift, findDrift } from "./drift.ts";
 import { planUpdate, sameFilters } from "./plan.ts";
 import { batchText, checkedDevice } from "./serialize.ts";
@@ -81,6 +81,8 @@ export class Actuator {
   #files = new Map<string, string>();
   /** Per device, the foreign objects last warned about (warned again only when they change). */
   #warned = new Map<string, string>();
+  /** States read by {@link Actuator.read} that the device's next sync plans from. */
+  #fresh = new Map<string, TcState>();
 
   constructor(readonly driver: TcDriver, private readonly options: ActuatorOptions = {}) {}
 
@@ -126,8 +128,10 @@ export class Actuator {
     // every removal read the kernel: removing the qdisc must not take filters
     // that are not ours with it.
     const read = !(last && !options.verify && enforced);
+    const fresh = this.#fresh.get(device);
+    this.#fresh.delete(device);
     const current = read
-      ? await this.driver.read(device)
+      ? fresh ?? await this.driver.read(device)
       : { device, clsact: last!.enabled, foreignQdiscs: [], filters: last!.filters };
     const plan = planUpdate(current, desiredAt, { deferStaleHooks: options.deferStaleHooks });
     const drift = last && unchanged && plan.commands.length > 0
@@ -167,6 +171,18 @@ export class Actuator {
     };
   }
 
+  /**
+   * What `device` carries: as last applied, or read from the kernel (the
+   * device's next sync then plans from that read instead of reading again).
+   */
+  async read(device: string): Promise<TcState> {
+    const last = this.#applied.get(device);
+    if (last) return { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters };
+    const state = await this.driver.read(checkedDevice(device));
+    this.#fresh.set(device, state);
+    return state;
+  }
+
   /** Warns about objects that are not ours, once per device until they change. */
   #warnForeign(device: string, foreign: string[]): void {
     const text = foreign.join("; ");
@@ -188,6 +204,7 @@ export class Actuator {
   /** Forgets what was applied (e.g. after the device disappeared). */
   forget(device: string): void {
     this.#applied.delete(device);
+    this.#fresh.delete(device);
     this.#warned.delete(device);
   }
 

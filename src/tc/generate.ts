@@ -32,6 +32,7 @@ import {
   type TcProgram,
 } from "./model.ts";
 import { policyChain, reducedTo } from "./policy_chain.ts";
+import { passThrough, trackingSource, transitional, transitionalEntries } from "./transitional.ts";
 import {
   type DeviceKind,
   type Encapsulation,
@@ -60,7 +61,16 @@ export interface StageInterface {
   rules: InterfaceRules;
   /** Its conntrack zone (1-255 on its e-switch). */
   zone: number;
+  /**
+   * Set while its checks are first put in place (src/tc/transition.ts): the
+   * stage only tracks connections in its zone (`track`), or also commits
+   * them (`open`, receivers only), and enforces nothing. Absent: enforced.
+   */
+  phase?: StagePhase;
 }
+
+/** How far a stage is on its way to being enforced (see {@link StageInterface}). */
+export type StagePhase = "track" | "open";
 
 /** What one device checks: the policed pod that sends through it, and the pods it receives for. */
 export interface DeviceRole {
@@ -71,6 +81,11 @@ export interface DeviceRole {
   sender?: StageInterface;
   /** Policed local interfaces whose traffic enters the e-switch here. */
   receivers: StageInterface[];
+  /**
+   * The Go agent's filters the device still carries: a sender stage that
+   * only tracks keeps their verdicts (see src/tc/transitional.ts).
+   */
+  predecessor?: TcFilter[];
 }
 
 /** Whether an interface needs conntrack and a program (some direction is isolated). */
@@ -147,10 +162,25 @@ function* destinationStage(
     }
   }
   let handle = 1;
+  /** The chain transitional receivers' traffic passes through (taken when one needs it). */
+  let passChain = 0;
   for (const variant of variants) {
     const match: FlowerMatch = { ...variant.match };
     if (variant.vlanId !== undefined) match.vlanId = variant.vlanId;
     for (const receiver of receiversOf(role, variant)) {
+      if (receiver.phase) {
+        passChain ||= ids.take();
+        handle = yield* transitionalEntries(
+          receiver,
+          variant.family,
+          match,
+          protocol,
+          main,
+          passChain,
+          handle,
+        );
+        continue;
+      }
       const rules = role.sender
         ? reducedTo(receiver.rules.ingress, role.sender.rules.ips)
         : receiver.rules.ingress;
@@ -178,6 +208,7 @@ function* destinationStage(
     }
   }
   yield filter("ingress", main, POLICY_PRIO.final, 1, "all", {}, [{ kind: "pass" }]);
+  if (passChain) yield passThrough(passChain);
   if (denied.length > 0) {
     const none: DirectionRules = { isolated: true, policies: [], allow: [] };
     for (const f of policyChain(none, variants[0], 0, "srcIp", repliesOnly, ids, PASS)) {
@@ -240,7 +271,8 @@ function dispatchChain(role: DeviceRole, variants: PlacedVariant[], generation: 
         { kind: "goto", chain: chainId(generation, variant.index, STAGE_INDEX.source) },
       ]
       : [{ kind: "goto", chain: chainId(generation, variant.index, STAGE_INDEX.destination) }];
-    out.push(filter("ingress", 0, prio, handle, variant.protocol, match, actions));
+    const dispatch = filter("ingress", 0, prio, handle, variant.protocol, match, actions);
+    out.push(sender?.phase ? transitional(dispatch) : dispatch);
   }
   if (role.kind === "representor" && role.sender && !role.sender.rules.trunk) {
     // The network carries no tagged traffic of its pods: a tagged frame is not let
@@ -262,7 +294,10 @@ function* deviceFilters(role: DeviceRole, generation: number): Generator<TcFilte
   for (const index of new Set(variants.map((v) => v.index))) {
     const same = variants.filter((v) => v.index === index);
     const destination = chainId(generation, index, STAGE_INDEX.destination);
-    if (sender) {
+    if (sender?.phase) {
+      const main = chainId(generation, index, STAGE_INDEX.source);
+      yield* trackingSource(role.predecessor ?? [], main, destination);
+    } else if (sender) {
       const ids = new ChainIds(generation, index, STAGE_INDEX.source + 1);
       const main = chainId(generation, index, STAGE_INDEX.source);
       yield* policyChain(sender.rules.egress, same[0], sender.zone, "dstIp", main, ids, {

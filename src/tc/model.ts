@@ -72,9 +72,21 @@ export interface TcFilter {
  */
 export const OWNER_COOKIE = "6d6e702d746301";
 
-/** Whether a filter carries the agent's mark. */
+/**
+ * The mark of a filter the agent writes only while an interface's checks
+ * are being put in place for the first time (src/tc/transition.ts): it
+ * tracks connections but does not yet enforce. Also the agent's (format byte 2).
+ */
+export const TRANSITION_COOKIE = "6d6e702d746302";
+
+/** Whether a filter carries the agent's mark (enforcing or transitional). */
 export function isMarked(filter: Pick<TcFilter, "cookie">): boolean {
-  return filter.cookie === OWNER_COOKIE;
+  return filter.cookie === OWNER_COOKIE || filter.cookie === TRANSITION_COOKIE;
+}
+
+/** Whether a filter is one of the agent's transitional ones ({@link TRANSITION_COOKIE}). */
+export function isTransitional(filter: Pick<TcFilter, "cookie">): boolean {
+  return filter.cookie === TRANSITION_COOKIE;
 }
 
 /** Where the kernel says a filter is: in the NIC (how many times), or software only. */

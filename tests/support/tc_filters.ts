@@ -20,3 +20,14 @@ export function filterBuilder(protocol: EthProtocol) {
     more: Partial<TcFilter> = {},
   ): TcFilter => ({ hook: "ingress", chain, prio, handle: 1, protocol, match, actions, ...more });
 }
+
+/** A filter as the Go agent writes it: chain 0 of its `ingress` qdisc, one pass or drop, no mark. */
+export function goAgentFilter(
+  prio: number,
+  protocol: EthProtocol,
+  match: FlowerMatch,
+  kind: "pass" | "drop",
+  handle = 1,
+): TcFilter {
+  return { hook: "ingress", chain: 0, prio, handle, protocol, match, actions: [{ kind }] };
+}

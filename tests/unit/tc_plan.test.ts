@@ -10,6 +10,7 @@ import {
 } from "../../src/tc/model.ts";
 import { isOurs, planUpdate } from "../../src/tc/plan.ts";
 import { iface, type Manifest, mnp, nad, ns, pod, render } from "../support/cluster.ts";
+import { goAgentFilter } from "../support/tc_filters.ts";
 
 /** The program for pod app/web under `policies`, at any generation. */
 function desired(policies: Manifest[]): (generation: number) => TcProgram {
@@ -140,20 +141,7 @@ Deno.test("plan: a first program adds the qdisc, the chains, then the dispatch",
 
 /** The Go agent's filters for an egress policy allowing 10.9.0.0/16 (its documented layout). */
 function goAgentFilters(): TcFilter[] {
-  const rule = (
-    prio: number,
-    protocol: TcFilter["protocol"],
-    match: TcFilter["match"],
-    kind: "pass" | "drop",
-  ): TcFilter => ({
-    hook: "ingress",
-    chain: 0,
-    prio,
-    handle: 1,
-    protocol,
-    match,
-    actions: [{ kind }],
-  });
+  const rule = goAgentFilter;
   return [
     rule(200, "ip", { dstIp: "10.9.0.0/16" }, "pass"),
     rule(202, "802.1q", { vlanEthType: "ip", dstIp: "10.9.0.0/16" }, "pass"),

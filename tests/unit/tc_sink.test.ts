@@ -221,7 +221,10 @@ Deno.test("sink: an earlier program's egress-hook checks go only after every dev
     l.commands.some((c) => c.op === "filter-add" && c.filter.hook === "ingress")
   );
   assert.ok(firstRemoval > lastIngressWrite, "egress checks removed after every new program");
-  assert.deepEqual(kernel.log.map((l) => l.device), ["p0", "rep7", "rep7"]);
+  // The pod's checks are new on both devices: both first only track, then the uplink commits,
+  // then the representor enforces its sender, then the uplink its receiver; the representor's
+  // egress hook goes last.
+  assert.deepEqual(kernel.log.map((l) => l.device), ["p0", "rep7", "p0", "rep7", "p0", "rep7"]);
   for (const filters of kernel.programmed.values()) {
     assert.ok(filters.every((f) => f.hook === "ingress"), "nothing left on an egress hook");
   }
