@@ -14,9 +14,9 @@
  * given) where a device has no new receivers' stages.
  *
  * A connection committed in any step has every device that sees its replies
- * tracking it already; no step lets through what the device let through
- * no longer, since a new stage was not enforced before (or kept the Go
- * agent's verdicts: see src/tc/transitional.ts).
+ * tracking it already. No step lets through anything its device denied
+ * before: a new stage enforced nothing there before (or, on a takeover,
+ * the tracking step keeps the Go agent's verdicts: src/tc/transitional.ts).
  */
 import type { DeviceRole, StageInterface, StagePhase } from "./generate.ts";
 import { isPoliced } from "./generate.ts";
