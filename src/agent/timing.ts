@@ -15,11 +15,15 @@ export interface CoalescePolicy {
   maxDelayMs: number;
 }
 
-/** Defaults for the daemon: 100 ms quiet time, 1 s between syncs, at most 2 s of delay. */
+/**
+ * Defaults for the daemon: 100 ms quiet time, 1 s between syncs, at most
+ * 250 ms of delay from events that keep arriving (a steady stream must not
+ * hold a change back beyond what `--min-sync-interval` already does).
+ */
 export const DEFAULT_COALESCE: CoalescePolicy = {
   debounceMs: 100,
   minIntervalMs: 1000,
-  maxDelayMs: 2000,
+  maxDelayMs: 250,
 };
 
 /** What the loop knows when deciding (all times in ms on one clock). */
