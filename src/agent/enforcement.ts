@@ -63,6 +63,7 @@ export function createEnforcement(options: EnforcementOptions): Enforcement {
       synced: (role, result) => offload.check(role, result),
       repaired: (device, drift) => reports.repaired(device, drift),
       foreignAhead: (device, pods, ahead) => reports.foreignAhead(device, pods, ahead),
+      released: (device) => reports.released(device),
       attach: (metrics, events) => reports.attach(metrics, events),
     },
   );

@@ -46,6 +46,13 @@ export class EnforcementReports implements OffloadReports {
     );
   }
 
+  /** A device no longer carries a program of ours (cleaned, or gone): its gauges go. */
+  released(device: string): void {
+    this.#metrics?.foreignFiltersAhead.delete({ device });
+    this.#metrics?.filtersInHardware.delete({ device });
+    this.#metrics?.filtersSoftwareOnly.delete({ device });
+  }
+
   status(device: string, inHardware: number, softwareOnly: number): void {
     this.#metrics?.filtersInHardware.set(inHardware, { device });
     this.#metrics?.filtersSoftwareOnly.set(softwareOnly, { device });

@@ -31,6 +31,10 @@ class Family {
   set(value: number, labels: LabelSet = {}): void {
     this.#values.set(labelText(labels), { labels, value });
   }
+  /** Forgets one label set (e.g. of a device that went away). */
+  delete(labels: LabelSet): void {
+    this.#values.delete(labelText(labels));
+  }
   /** Forgets every label set (before the family is set anew). */
   clear(): void {
     this.#values.clear();

@@ -80,6 +80,8 @@ export interface SinkHooks {
   foreignAhead?(device: string, pods: PodRef[], ahead: string[]): void;
   /** A device was synced: its role and what the sync did (e.g. to check offload status). */
   synced?(role: DeviceRole, result: SyncResult): Promise<void> | void;
+  /** A device no longer carries a program of ours (cleaned, or gone with its pod). */
+  released?(device: string): void;
 }
 
 /** The pods whose checks a device carries. */
@@ -222,7 +224,9 @@ export class TcSink implements RulesSink {
         await this.#cleanQuietly(device, uid);
         this.#filters.delete(device);
         this.#enforced.delete(device);
+        this.#ahead.delete(device);
         this.drops?.forget(device);
+        this.hooks.released?.(device);
       } catch (error) {
         log.warning("cannot clean a device that needs no program any more; will retry", {
           device,

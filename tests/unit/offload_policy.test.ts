@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { NOT_OFFLOADED, type OffloadMode, OffloadPolicy } from "../../src/agent/offload_policy.ts";
 import { TcSink } from "../../src/agent/tc_sink.ts";
+import { EnforcementReports } from "../../src/agent/enforcement_reports.ts";
+import { AgentMetrics } from "../../src/agent/metrics.ts";
 import { interfaceKey, type InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { fallbackProgram } from "../../src/tc/fallback.ts";
@@ -131,4 +133,39 @@ Deno.test("fallback: nothing in it breaks on the modelled NIC", () => {
     JSON.stringify(check.filters.filter((f) => f.classification === "breaks").map((f) => f.reason)),
   );
   assert.ok(check.summary.hardware >= 10);
+});
+
+Deno.test("offload gauges: a device that no longer carries a program loses its series", async () => {
+  const kernel = new RecordingDriver(["p0", "rep7"]);
+  const reports = new EnforcementReports();
+  const metrics = new AgentMetrics();
+  reports.attach(metrics, null);
+  const policy = new OffloadPolicy("auto", {
+    hwTcOffload: () => false,
+    read: (device) => kernel.read(device),
+    resync: () => {},
+    reports,
+  });
+  const sink = new TcSink(
+    new Actuator(kernel),
+    { lookup: () => Promise.resolve({ representor: "rep7", uplink: "p0", switchId: "sw0" }) },
+    undefined,
+    undefined,
+    {
+      program: (role) => policy.program(role),
+      synced: (role, result) => policy.check(role, result),
+      released: (device) => reports.released(device),
+    },
+  );
+  const rules = webDenied(["Ingress", "Egress"]);
+  await sink.apply([{ key: interfaceKey(rules), rules }]);
+  const series = () =>
+    metrics.render().split("\n").filter((line) => line.startsWith("mnp_tc_filters_software_only{"));
+  assert.deepEqual(series().map((l) => l.split(" ")[0]).sort(), [
+    'mnp_tc_filters_software_only{device="p0"}',
+    'mnp_tc_filters_software_only{device="rep7"}',
+  ]);
+  await sink.apply([{ key: interfaceKey(rules), rules: null, previous: rules }]);
+  assert.deepEqual(series(), []);
+  assert.ok(!metrics.render().includes('device="rep7"'), "no series of rep7 is left");
 });
