@@ -74,6 +74,16 @@ export function interfaceRulesFile(rules: InterfaceRules, device: string): Rules
   };
 }
 
+/** What a device carries when it is what was last applied to it. */
+function appliedState(program: TcProgram): TcState {
+  return {
+    device: program.device,
+    clsact: program.enabled,
+    foreignQdiscs: [],
+    filters: program.filters,
+  };
+}
+
 /** Applies TC programs through a driver. */
 export class Actuator {
   /** Last program applied per device, to skip the kernel read when nothing changed. */
@@ -130,9 +140,7 @@ export class Actuator {
     const read = !(last && !options.verify && enforced);
     const fresh = this.#fresh.get(device);
     this.#fresh.delete(device);
-    const current = read
-      ? fresh ?? await this.driver.read(device)
-      : { device, clsact: last!.enabled, foreignQdiscs: [], filters: last!.filters };
+    const current = read ? fresh ?? await this.driver.read(device) : appliedState(last!);
     const plan = planUpdate(current, desiredAt, { deferStaleHooks: options.deferStaleHooks });
     const drift = last && unchanged && plan.commands.length > 0
       ? findDrift(current, last) ?? undefined
@@ -177,7 +185,7 @@ export class Actuator {
    */
   async read(device: string): Promise<TcState> {
     const last = this.#applied.get(device);
-    if (last) return { device, clsact: last.enabled, foreignQdiscs: [], filters: last.filters };
+    if (last) return appliedState(last);
     const state = await this.driver.read(checkedDevice(device));
     this.#fresh.set(device, state);
     return state;

@@ -16,6 +16,7 @@ function setup(
   mode: OffloadMode,
   hw: boolean,
   inHw: (device: string, key: string) => boolean = () => true,
+  reported?: EnforcementReports,
 ) {
   const kernel = new RecordingDriver(["p0", "rep7"]);
   const warnings: { pods: string[]; reason: string; message: string }[] = [];
@@ -38,7 +39,7 @@ function setup(
       resyncs.push(cause);
       void holder.sink!.repair("all", cause);
     },
-    reports: {
+    reports: reported ?? {
       status: (device, a, b) => status.set(device, [a, b]),
       warn: (pods, reason, message) =>
         warnings.push({ pods: pods.map((p) => p.name), reason, message }),
@@ -53,6 +54,7 @@ function setup(
       program: (role) => policy.program(role),
       retain: (keys) => policy.retain(keys),
       synced: (role, result) => policy.check(role, result),
+      released: (device) => reported?.released(device),
     },
   );
   const rules: InterfaceRules = webDenied(["Ingress", "Egress"]);
@@ -136,36 +138,18 @@ Deno.test("fallback: nothing in it breaks on the modelled NIC", () => {
 });
 
 Deno.test("offload gauges: a device that no longer carries a program loses its series", async () => {
-  const kernel = new RecordingDriver(["p0", "rep7"]);
   const reports = new EnforcementReports();
   const metrics = new AgentMetrics();
   reports.attach(metrics, null);
-  const policy = new OffloadPolicy("auto", {
-    hwTcOffload: () => false,
-    read: (device) => kernel.read(device),
-    resync: () => {},
-    reports,
-  });
-  const sink = new TcSink(
-    new Actuator(kernel),
-    { lookup: () => Promise.resolve({ representor: "rep7", uplink: "p0", switchId: "sw0" }) },
-    undefined,
-    undefined,
-    {
-      program: (role) => policy.program(role),
-      synced: (role, result) => policy.check(role, result),
-      released: (device) => reports.released(device),
-    },
-  );
-  const rules = webDenied(["Ingress", "Egress"]);
-  await sink.apply([{ key: interfaceKey(rules), rules }]);
+  const { sink, change } = setup("auto", false, () => true, reports);
+  await sink.apply([change]);
   const series = () =>
     metrics.render().split("\n").filter((line) => line.startsWith("mnp_tc_filters_software_only{"));
   assert.deepEqual(series().map((l) => l.split(" ")[0]).sort(), [
     'mnp_tc_filters_software_only{device="p0"}',
     'mnp_tc_filters_software_only{device="rep7"}',
   ]);
-  await sink.apply([{ key: interfaceKey(rules), rules: null, previous: rules }]);
+  await sink.apply([{ key: change.key, rules: null, previous: change.rules }]);
   assert.deepEqual(series(), []);
   assert.ok(!metrics.render().includes('device="rep7"'), "no series of rep7 is left");
 });
