@@ -37,6 +37,8 @@ if (missing) {
       lines.push(`${name}: ${d.first.filters} filters on the node`);
       lines.push(row("first programming", d.first));
       lines.push(row("restarted agent converges", d.restart));
+      lines.push(row("client address moved, all 64 ingress", d.ingressMove));
+      lines.push(row("db address moved, all 64 egress", d.egressMove));
       lines.push(row("ingress port added for all 64", d.ingress));
       lines.push(row("egress port added for all 64", d.egress));
     }

@@ -3,8 +3,10 @@
  * (bench/node_fixture.ts: every pod isolated both ways) on veth
  * representors and one uplink, with each driver — filters per node, the
  * first programming of every device, a restarted agent's convergence (it
- * reads every device and adopts what is there), and one policy change
- * that touches all 64. Prints the figures as one JSON line.
+ * reads every device and adopts what is there), a peer address moved in
+ * every interface's rules (edited in place), and one policy change that
+ * touches all 64 (a new port: a generation swap). Prints the figures as
+ * one JSON line.
  *
  *   node_scale.ts [PODS]
  */
@@ -39,6 +41,28 @@ function withExtraPort(rules: InterfaceRules[], direction: "ingress" | "egress")
       allow: r[direction].allow.map((entry) => ({
         ...entry,
         ports: [...entry.ports, { first: 8080, last: 8080 }],
+      })),
+    },
+  }));
+}
+
+/**
+ * Every interface's rules with one peer address of `direction` moved (a
+ * remote pod re-created elsewhere): a change edited in place.
+ */
+function withMovedPeer(
+  rules: InterfaceRules[],
+  direction: "ingress" | "egress",
+  from: string,
+  to: string,
+): InterfaceRules[] {
+  return rules.map((r) => ({
+    ...r,
+    [direction]: {
+      ...r[direction],
+      allow: r[direction].allow.map((entry) => ({
+        ...entry,
+        cidrs: entry.cidrs.map((cidr) => cidr === `${from}/32` ? `${to}/32` : cidr),
       })),
     },
   }));
@@ -95,9 +119,15 @@ for (const [name, make] of Object.entries(makers)) {
   const restart = await syncAll(new Actuator(make()), rules);
   const live = new Actuator(make());
   await syncAll(live, rules);
+  const clientMoved = withMovedPeer(rules, "ingress", "10.81.0.1", "10.81.0.9");
+  const ingressMove = await syncAll(live, clientMoved);
+  const egressMove = await syncAll(
+    live,
+    withMovedPeer(clientMoved, "egress", "10.81.1.1", "10.81.1.9"),
+  );
   const ingress = await syncAll(live, ingressChange);
   const egress = await syncAll(live, egressChange);
-  figures[name] = { first, restart, ingress, egress };
+  figures[name] = { first, restart, ingressMove, egressMove, ingress, egress };
   for (const role of roles(egressChange)) await live.sync(role.device, null);
 }
 console.log(JSON.stringify(figures));

@@ -88,6 +88,11 @@ function appliedState(program: TcProgram): TcState {
 export class Actuator {
   /** Last program applied per device, to skip the kernel read when nothing changed. */
   #applied = new Map<string, TcProgram>();
+  /**
+   * The generator's program behind each applied one, where they differ (an
+   * in-place edit keeps the device's handles): what "unchanged" compares with.
+   */
+  #generated = new Map<string, TcProgram>();
   #files = new Map<string, string>();
   /** Per device, the foreign objects last warned about (warned again only when they change). */
   #warned = new Map<string, string>();
@@ -118,8 +123,9 @@ export class Actuator {
     const enforced = desiredAt(1).enabled;
     const last = this.#applied.get(device);
     const again = last && desiredAt(last.generation);
-    const unchanged = last !== undefined && again !== undefined &&
-      again.enabled === last.enabled && sameFilters(again.filters, last.filters);
+    const compared = this.#generated.get(device) ?? last;
+    const unchanged = compared !== undefined && again !== undefined &&
+      again.enabled === compared.enabled && sameFilters(again.filters, compared.filters);
     if (last && unchanged && !options.verify) {
       return {
         device,
@@ -151,12 +157,16 @@ export class Actuator {
       await this.driver.apply(device, plan.commands);
     } catch (error) {
       this.#applied.delete(device);
+      this.#generated.delete(device);
       throw error;
     }
-    const program = desiredAt(plan.generation || 1);
+    const program = plan.program ?? desiredAt(plan.generation || 1);
     // With filters left behind, the kernel is not yet what was applied: read it next time.
     if (plan.deferred === 0) this.#applied.set(device, program);
     else this.#applied.delete(device);
+    if (plan.deferred === 0 && plan.program) {
+      this.#generated.set(device, desiredAt(plan.generation));
+    } else this.#generated.delete(device);
     if (options.rulesFile && program.enabled) {
       await this.#writeRulesFile(options.rulesFile, device, program);
     }
@@ -212,6 +222,7 @@ export class Actuator {
   /** Forgets what was applied (e.g. after the device disappeared). */
   forget(device: string): void {
     this.#applied.delete(device);
+    this.#generated.delete(device);
     this.#fresh.delete(device);
     this.#warned.delete(device);
   }

@@ -15,6 +15,7 @@ import {
   type TcState,
 } from "./model.ts";
 import { isMarked } from "./model.ts";
+import { planInPlace } from "./in_place.ts";
 
 /** The plan for one representor. */
 export interface Plan {
@@ -31,6 +32,11 @@ export interface Plan {
   ahead: string[];
   /** Filters of ours left on a hook the program no longer uses (see {@link PlanOptions}). */
   deferred: number;
+  /**
+   * The program the device carries after the plan, when it is not the
+   * generator's own (an in-place edit keeps the device's filter handles).
+   */
+  program?: TcProgram;
 }
 
 /** How to plan. */
@@ -251,13 +257,29 @@ export function planUpdate(
   const referenced = referencedGenerations(ours);
   if (referenced.size === 1) {
     const [generation] = referenced;
-    if (sameFilters(ours, desiredAt(generation).filters)) {
+    const program = desiredAt(generation);
+    if (sameFilters(ours, program.filters)) {
       return {
         commands: [...staleDeletes, ...predecessorDeletes],
         generation,
         foreign,
         ahead,
         deferred,
+      };
+    }
+    // A change of allow filters only is edited in place (./in_place.ts); a takeover or a
+    // move off a hook always writes a new generation.
+    const edit = stale.length === 0 && predecessor.length === 0
+      ? planInPlace(ours, program, shared)
+      : null;
+    if (edit) {
+      return {
+        commands: edit.commands,
+        generation,
+        foreign,
+        ahead,
+        deferred,
+        program: edit.program,
       };
     }
   }

@@ -77,8 +77,26 @@ const GUEST_RUNS: { file: string; filter?: string; seconds: number }[] = [
   { file: "netlink_guest.ts", seconds: 360 },
   { file: "monitor_guest.ts", seconds: 180 },
   { file: "latency_guest.ts", seconds: 600 },
-  { file: "noleak_guest.ts", filter: "(cmdline)", seconds: 480 },
-  { file: "noleak_guest.ts", filter: "(netlink)", seconds: 480 },
+  {
+    file: "noleak_guest.ts",
+    filter: "(in place) under a stream of new connections (cmdline)",
+    seconds: 480,
+  },
+  {
+    file: "noleak_guest.ts",
+    filter: "(in place) under a stream of new connections (netlink)",
+    seconds: 480,
+  },
+  {
+    file: "noleak_guest.ts",
+    filter: "(swap) under a stream of new connections (cmdline)",
+    seconds: 480,
+  },
+  {
+    file: "noleak_guest.ts",
+    filter: "(swap) under a stream of new connections (netlink)",
+    seconds: 480,
+  },
   { file: "restart_guest.ts", seconds: 240 },
   { file: "revocation_guest.ts", seconds: 240 },
   { file: "takeover_guest.ts", seconds: 300 },

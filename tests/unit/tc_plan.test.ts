@@ -35,6 +35,16 @@ const ALLOW_CIDR = [
     egress: [{ to: [{ ipBlock: { cidr: "10.9.0.0/16" } }] }],
   }),
 ];
+/** Like ALLOW_CIDR on one port: from DENY a new port chain, which only a new generation adds. */
+const ALLOW_PORT = [
+  mnp("app", "to-lan", "data", {
+    policyTypes: ["Egress"],
+    egress: [{
+      to: [{ ipBlock: { cidr: "10.9.0.0/16" } }],
+      ports: [{ protocol: "TCP", port: 80 }],
+    }],
+  }),
+];
 
 /** What the kernel carries after `program` was written. */
 function programmed(program: TcProgram, extra: TcFilter[] = []): TcState {
@@ -65,7 +75,7 @@ function touches(command: TcCommand, filter: TcFilter): boolean {
 
 Deno.test("plan: a change writes new chains, then swaps the dispatch, then deletes the old chains", () => {
   const current = programmed(desired(DENY)(1));
-  const plan = planUpdate(current, desired(ALLOW_CIDR));
+  const plan = planUpdate(current, desired(ALLOW_PORT));
   assert.equal(plan.generation, 2);
   const at = (predicate: (c: TcCommand) => boolean) => plan.commands.findIndex(predicate);
   const lastAt = (predicate: (c: TcCommand) => boolean) => plan.commands.findLastIndex(predicate);
@@ -100,7 +110,7 @@ Deno.test("plan: the state already carrying the program gives no commands", () =
 });
 
 Deno.test("plan: the next change goes back to a free generation", () => {
-  const plan = planUpdate(programmed(desired(ALLOW_CIDR)(2)), desired(DENY));
+  const plan = planUpdate(programmed(desired(ALLOW_PORT)(2)), desired(DENY));
   assert.equal(plan.generation, 1);
   assert.ok(plan.commands.some((c) => c.op === "chain-del" && chainGeneration(c.chain) === 2));
 });

@@ -23,13 +23,16 @@ function pods(): Manifest[] {
   );
 }
 
-function policyAllowing(roles: string[]): Manifest {
+/** A port a policy may open besides {@link PORT} (nothing answers on it). */
+export const SECOND_PORT = 8080;
+
+function policyAllowing(roles: string[], ports: number[]): Manifest {
   return mnp("app", "a-egress", "data", {
     podSelector: { matchLabels: { role: "a" } },
     policyTypes: ["Egress"],
     egress: [{
       to: [{ podSelector: { matchExpressions: [{ key: "role", operator: "In", values: roles }] } }],
-      ports: [{ protocol: "TCP", port: PORT }],
+      ports: ports.map((port) => ({ protocol: "TCP", port })),
     }],
   });
 }
@@ -40,8 +43,8 @@ export function streamManifests(): Manifest[] {
 }
 
 /** Pod a's rules when the policy allows the given roles. */
-export function rulesAllowing(roles: string[]): InterfaceRules {
-  const objects = objectsOf([...streamManifests(), policyAllowing(roles)]);
+export function rulesAllowing(roles: string[], ports = [PORT]): InterfaceRules {
+  const objects = objectsOf([...streamManifests(), policyAllowing(roles, ports)]);
   const rules = rulesFor(stateFromObjects(objects), "node-a");
   if (rules.interfaces.length !== 1) throw new Error("want exactly pod a's interface");
   return rules.interfaces[0];

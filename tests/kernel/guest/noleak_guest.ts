@@ -10,11 +10,11 @@
  */
 import assert from "node:assert/strict";
 import { createDriver } from "../../../src/drivers/factory.ts";
-import { Actuator } from "../../../src/tc/actuator.ts";
+import { Actuator, type SyncResult } from "../../../src/tc/actuator.ts";
 import { objectsOf } from "../../support/cluster.ts";
 import { interfaceOf, withTopology } from "../scenario/topology.ts";
 import { programInterfaces } from "../scenario/runner.ts";
-import { ADDRESS, PORT, rulesAllowing, streamManifests } from "./fixtures.ts";
+import { ADDRESS, PORT, rulesAllowing, SECOND_PORT, streamManifests } from "./fixtures.ts";
 import {
   type Attempt,
   type Change,
@@ -28,14 +28,25 @@ import {
 
 const CHANGES = 100;
 
+/**
+ * How each change reaches the kernel: `in place` swaps one address for
+ * another (a couple of filters edited, src/tc/in_place.ts); `swap` also
+ * opens a second port to c, so every change writes a new generation.
+ */
+type Mode = "in place" | "swap";
+
 for (const driver of ["cmdline", "netlink"]) {
-  Deno.test(`no leak across 100 policy changes under a stream of new connections (${driver})`, () =>
-    noLeak(driver));
+  for (const mode of ["in place", "swap"] as const) {
+    Deno.test(
+      `no leak across 100 policy changes (${mode}) under a stream of new connections (${driver})`,
+      () => noLeak(driver, mode),
+    );
+  }
 }
 
-async function noLeak(driver: string): Promise<void> {
+async function noLeak(driver: string, mode: Mode): Promise<void> {
   const allowB = rulesAllowing(["b", "d"]);
-  const allowC = rulesAllowing(["c", "d"]);
+  const allowC = rulesAllowing(["c", "d"], mode === "swap" ? [PORT, SECOND_PORT] : [PORT]);
   await withTopology(objectsOf(streamManifests()), "node-a", async (topology) => {
     const netnsOf = (name: string) => interfaceOf(topology, name).netns;
     const servers = startPongServers(["b", "c", "d"].map(netnsOf), PORT);
@@ -53,6 +64,9 @@ async function noLeak(driver: string): Promise<void> {
       );
       await settle(3000);
       const changes: Change[] = [];
+      /** Commands each change took, and the generations the devices carried after it. */
+      const commands: number[] = [];
+      const generations = new Set<string>();
       const started = performance.now();
       for (let i = 1; i <= CHANGES; i++) {
         const toC = i % 2 === 1;
@@ -61,8 +75,11 @@ async function noLeak(driver: string): Promise<void> {
           settled: 0,
           allowed: new Set([toC ? ADDRESS.c : ADDRESS.b, ADDRESS.d]),
         };
-        await programInterfaces(topology, actuator, [toC ? allowC : allowB]);
+        const results: SyncResult[] = [];
+        await programInterfaces(topology, actuator, [toC ? allowC : allowB], results);
         change.settled = Date.now();
+        commands.push(results.reduce((sum, r) => sum + r.commands, 0));
+        generations.add(results.map((r) => `${r.device}:${r.generation}`).join(","));
         changes.push(change);
         // Mostly quick flips, with a longer period every fourth change so that some
         // attempts fall entirely inside a denied period.
@@ -88,13 +105,18 @@ async function noLeak(driver: string): Promise<void> {
       }
       const okToFlipping = attempts.filter((a) => a.target !== ADDRESS.d && a.ok).length;
       console.log(
-        `no-leak (${driver}): ${CHANGES} changes in ${
+        `no-leak (${mode}, ${driver}): ${CHANGES} changes in ${
           changeSeconds.toFixed(1)
         } s; ${attempts.length} attempts; ` +
           `${mustDeny} to destinations denied throughout, ${leaks} of them got through; ` +
           `${steadyAllowed} to the always-allowed destination, ${drops.length} of them failed; ` +
-          `${okToFlipping} succeeded to the alternating destinations`,
+          `${okToFlipping} succeeded to the alternating destinations; ` +
+          `${Math.min(...commands)}-${Math.max(...commands)} commands per change`,
       );
+      if (mode === "in place") {
+        assert.ok(Math.max(...commands) <= 4, `commands per change: ${commands.join(",")}`);
+        assert.equal(generations.size, 1, "every change kept the device's generation");
+      } else assert.equal(generations.size, 2, "every change swapped generations");
       assert.ok(attempts.length >= 100, "the stream must have run");
       assert.ok(mustDeny >= 20, "enough attempts fell entirely inside denied periods");
       assert.ok(okToFlipping >= 20, "enough attempts went through when allowed");

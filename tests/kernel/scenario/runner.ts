@@ -15,7 +15,7 @@ import { podKey } from "../../../src/cluster/types.ts";
 import type { TcDriver } from "../../../src/tc/driver.ts";
 import { createDriver } from "../../../src/drivers/factory.ts";
 import { rulesFor } from "../../support/cluster.ts";
-import { Actuator } from "../../../src/tc/actuator.ts";
+import { Actuator, type SyncResult } from "../../../src/tc/actuator.ts";
 import { describeProbe, parseScenario, type Scenario } from "./format.ts";
 import { type ScenarioCounts, summaryLine } from "./summary.ts";
 
@@ -46,18 +46,22 @@ export function placeInTopology(
 
 /**
  * Programs every device the node's interfaces need (as the agent does);
- * devices that need nothing are cleaned. Returns the number of filters.
+ * devices that need nothing are cleaned. Returns the number of filters;
+ * each device's sync result is added to `results`.
  */
 export async function programInterfaces(
   topology: Topology,
   actuator: Actuator,
   interfaces: readonly InterfaceRules[],
+  results: SyncResult[] = [],
 ): Promise<number> {
   const roles = nodeRoles(placeInTopology(topology, interfaces));
   const wanted = new Set(roles.map((role) => role.device));
   let filters = 0;
   for (const role of roles) {
-    filters += (await actuator.sync(role.device, (g) => deviceProgram(role, g))).filters;
+    const result = await actuator.sync(role.device, (g) => deviceProgram(role, g));
+    results.push(result);
+    filters += result.filters;
   }
   const all = [
     ...topology.interfaces.filter((i) => i.local).map((i) => i.representor),
