@@ -106,7 +106,10 @@ for (let i = 0; i < pods; i++) {
   ]);
 }
 const rules = nodeWithPods(pods);
-const ingressChange = withExtraPort(rules, "ingress");
+// Each step changes only what its row says: the port steps start from the moved peers.
+const clientMoved = withMovedPeer(rules, "ingress", "10.81.0.1", "10.81.0.9");
+const dbMoved = withMovedPeer(clientMoved, "egress", "10.81.1.1", "10.81.1.9");
+const ingressChange = withExtraPort(dbMoved, "ingress");
 const egressChange = withExtraPort(ingressChange, "egress");
 const figures: Record<string, unknown> = { pods, devices: roles(rules).length };
 const makers: Record<string, () => TcDriver> = {
@@ -119,12 +122,8 @@ for (const [name, make] of Object.entries(makers)) {
   const restart = await syncAll(new Actuator(make()), rules);
   const live = new Actuator(make());
   await syncAll(live, rules);
-  const clientMoved = withMovedPeer(rules, "ingress", "10.81.0.1", "10.81.0.9");
   const ingressMove = await syncAll(live, clientMoved);
-  const egressMove = await syncAll(
-    live,
-    withMovedPeer(clientMoved, "egress", "10.81.1.1", "10.81.1.9"),
-  );
+  const egressMove = await syncAll(live, dbMoved);
   const ingress = await syncAll(live, ingressChange);
   const egress = await syncAll(live, egressChange);
   figures[name] = { first, restart, ingressMove, egressMove, ingress, egress };

@@ -67,6 +67,43 @@ function addressesOf(group: NamespaceMembers, selected: Set<Member>): AddressSet
   );
 }
 
+/** A pod's addresses on one network, parsed and sorted. */
+interface ParsedNetwork {
+  network: string;
+  v4: readonly number[];
+  v6: readonly bigint[];
+  addresses: AddressSet;
+}
+
+/**
+ * Parsed addresses by a pod's network-status list: parsed objects are never
+ * changed (a changed pod is a new object), and a snapshot that only moves a
+ * pod off the node copies the pod but shares this list, so each sync parses
+ * the addresses of changed pods only.
+ */
+const parsedByStatus = new WeakMap<Pod["networkStatus"], ParsedNetwork[]>();
+
+function parsedNetworks(pod: Pod): ParsedNetwork[] {
+  let parsed = parsedByStatus.get(pod.networkStatus);
+  if (parsed) return parsed;
+  parsed = [];
+  for (const status of pod.networkStatus) {
+    const v4: number[] = [];
+    const v6: bigint[] = [];
+    for (const ip of status.ips) {
+      const address = parseIp(ip);
+      if (address?.family === 4) v4.push(Number(address.value));
+      else if (address) v6.push(address.value);
+    }
+    if (v4.length + v6.length === 0) continue;
+    v4.sort((a, b) => a - b);
+    v6.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    parsed.push({ network: status.network, v4, v6, addresses: setFromSortedHosts(v4, v6) });
+  }
+  parsedByStatus.set(pod.networkStatus, parsed);
+  return parsed;
+}
+
 /** Lookups over one cluster snapshot, with caches for repeated questions. */
 export class ClusterIndex {
   readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
@@ -92,28 +129,18 @@ export class ClusterIndex {
         this.namespaceLabels.set(pod.namespace, { [NAMESPACE_NAME_LABEL]: pod.namespace });
       }
       if (!isActivePod(pod)) continue;
-      for (const status of pod.networkStatus) {
-        const v4: number[] = [];
-        const v6: bigint[] = [];
-        for (const ip of status.ips) {
-          const parsed = parseIp(ip);
-          if (parsed?.family === 4) v4.push(Number(parsed.value));
-          else if (parsed) v6.push(parsed.value);
-        }
-        if (v4.length + v6.length === 0) continue;
-        let byNamespace = this.membersByNetwork.get(status.network);
+      for (const { network, v4, v6, addresses } of parsedNetworks(pod)) {
+        let byNamespace = this.membersByNetwork.get(network);
         if (!byNamespace) {
           byNamespace = new Map();
-          this.membersByNetwork.set(status.network, byNamespace);
+          this.membersByNetwork.set(network, byNamespace);
         }
         let group = byNamespace.get(pod.namespace);
         if (!group) {
           group = { members: [], v4: [], v6: [] };
           byNamespace.set(pod.namespace, group);
         }
-        v4.sort((a, b) => a - b);
-        v6.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-        const member: Member = { pod, addresses: setFromSortedHosts(v4, v6) };
+        const member: Member = { pod, addresses };
         group.members.push(member);
         for (const value of v4) group.v4.push({ value, member });
         for (const value of v6) group.v6.push({ value, member });
