@@ -160,7 +160,7 @@ export const AGENT_FLAGS = {
   }),
   minSyncIntervalMs: durationFlag({
     name: "min-sync-interval",
-    default: 1000,
+    default: 100,
     group: "agent",
     help:
       "Minimum time between two syncs; changes arriving meanwhile are coalesced into the next one.",

@@ -42,7 +42,7 @@ Deno.test("flags: defaults match the original agent and klog", () => {
   assert.equal(options.metricsAddress, "127.0.0.1:9811", "metrics on loopback by default");
   assert.equal(options.maxFiltersPerInterface, DEFAULT_MAX_FILTERS);
   assert.equal(options.resyncPeriodMs, 300_000);
-  assert.equal(options.minSyncIntervalMs, 1000);
+  assert.equal(options.minSyncIntervalMs, 100);
   assert.equal(options.klog.v, 0);
   assert.equal(options.klog.logtostderr, true);
   assert.equal(options.klog.stderrthreshold, 2);

@@ -190,8 +190,53 @@ export async function sendProbe(
     (probe.protocol === "UDP" ? "" : `,connect-timeout=${timeoutSeconds}`);
   // TCP and SCTP only read (an SCTP sender that reaches EOF shuts the whole
   // association down before the answer); UDP sends one datagram to be answered.
-  const result = probe.protocol === "UDP"
-    ? await tryRun([...base, "socat", `-T${timeoutSeconds}`, "STDIO", target], "ping\n")
-    : await tryRun([...base, "socat", `-T${timeoutSeconds}`, "-u", target, "STDOUT"]);
+  if (probe.protocol === "UDP") {
+    return await udpExchange([...base, "socat", "STDIO", target], timeoutSeconds);
+  }
+  const result = await tryRun([...base, "socat", `-T${timeoutSeconds}`, "-u", target, "STDOUT"]);
   return result.stdout.includes("pong");
+}
+
+/**
+ * One UDP datagram and its answer, waited for up to `timeoutSeconds`.
+ * `socat STDIO UDP:...` fed "ping\n" on a closed stdin waits only its
+ * closing timeout (`-t`, 0.5 s by default) for the answer once stdin ends,
+ * not `-T`: a UDP probe had 0.5 s where TCP and ICMP have 2 s, so a first
+ * exchange slowed by neighbour discovery (an NS retransmitted after 1 s)
+ * could miss on UDP only. Here stdin stays open and the answer ends the wait.
+ */
+async function udpExchange(command: string[], timeoutSeconds: number): Promise<boolean> {
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, timeoutSeconds * 1000);
+  let text = "";
+  try {
+    await writer.write(new TextEncoder().encode("ping\n"));
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.includes("pong")) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await writer.close().catch(() => {});
+    await child.status;
+  }
+  return text.includes("pong");
 }

@@ -49,14 +49,15 @@ const PREFIX = "mnp";
 /**
  * Neighbour-table sizes for the harness's kernel. Every pod namespace shares
  * the kernel's one IPv4 and one IPv6 neighbour table (default hard limit
- * 1,024 entries). When it is full the kernel refuses the entry a new pair of
- * pods needs ("neighbor table overflow!"), and that pair's first exchange
- * gets no answer, every run at the same probe: the signature of the IPv6
- * misses once seen in long runs. With the limit lowered to 64 a 400-probe
- * IPv6 file reproduces it exactly; at the default, 1,200 probes peaked at 443
- * entries. Raised here so that no run size can hit it. A node with many pods
- * can hit it the same way (operators raise `gc_thresh*`); the agent has
- * nothing to let through for it.
+ * 1,024 entries). An IPv6 probe adds about 4 entries, most of them NOARP
+ * multicast entries that `ip -6 neigh` hides (`nud all` shows them;
+ * `/proc/net/stat/ndisc_cache` counts them): 1,000 first exchanges left
+ * about 4,000. At the defaults forced garbage collection keeps the table at
+ * 530–620 and nothing overflowed in 2,000 probes; with the limit lowered to
+ * 64 half the probes miss, the packet never leaving the source
+ * (`Ip6OutNoRoutes`). Raised here so that no run size can come near it; a
+ * node with many pods can hit it the same way (operators raise `gc_thresh*`),
+ * and the agent has nothing to let through for it.
  */
 const NEIGHBOUR_TABLE = { gc_thresh1: 4096, gc_thresh2: 16384, gc_thresh3: 32768 };
 
