@@ -74,6 +74,22 @@ function sameExact(a: readonly TcFilter[], b: readonly TcFilter[]): boolean {
   return left.every((text, i) => text === right[i]);
 }
 
+/**
+ * Whether two filter lists hold the same program, whatever handles an
+ * in-place edit gave their allow filters (a device edited in place and the
+ * generator's fresh program differ only there).
+ */
+export function sameProgram(a: readonly TcFilter[], b: readonly TcFilter[]): boolean {
+  if (a.length !== b.length) return false;
+  const text = (f: TcFilter) =>
+    `${chainKey(f)}/${f.prio === POLICY_PRIO.allow && f.chain !== 0 ? "*" : f.handle} ${
+      content(f)
+    }`;
+  const left = a.map(text).sort();
+  const right = b.map(text).sort();
+  return left.every((line, i) => line === right[i]);
+}
+
 const DISCRETE = [
   "vlanEthType",
   "cvlanEthType",

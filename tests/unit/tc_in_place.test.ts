@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { deviceProgram, generateProgram } from "../../src/tc/generate.ts";
-import { provablyDisjoint } from "../../src/tc/in_place.ts";
+import { provablyDisjoint, sameProgram } from "../../src/tc/in_place.ts";
 import type {
   FlowerMatch,
   TcAction,
@@ -194,6 +194,10 @@ Deno.test("in place: one CIDR moved is one add and one delete, in the same gener
   assert.equal(plan.generation, 1);
   assert.ok(plan.program, "the program with the device's handles");
   assert.ok(sameFilters(end, plan.program.filters), "the device ends with the planned program");
+  // It is the generator's program but for the handle the edit chose for the added filter.
+  assert.ok(!sameFilters(end, egress(moved)(1).filters));
+  assert.ok(sameProgram(end, egress(moved)(1).filters));
+  assert.ok(!sameProgram(end, egress(BEFORE)(1).filters));
   // The same change by generation swap: the whole program again.
   const swapped = planUpdate(state(egress(BEFORE)(1).filters), egress(moved), {});
   assert.ok(swapped.commands.length === 2, "planUpdate is the in-place path");

@@ -10,7 +10,8 @@ import { CmdlineDriver } from "../../../src/drivers/cmdline/driver.ts";
 import { deviceProgram } from "../../../src/tc/generate.ts";
 import type { TcFilter } from "../../../src/tc/model.ts";
 import { nodeRoles } from "../../../src/tc/placement.ts";
-import { isOurs, referencedGenerations, sameFilters } from "../../../src/tc/plan.ts";
+import { isOurs, referencedGenerations } from "../../../src/tc/plan.ts";
+import { sameProgram } from "../../../src/tc/in_place.ts";
 import { placeInTopology } from "../scenario/runner.ts";
 import { type Kube, sleep } from "../../support/controlplane.ts";
 import { rulesFor } from "../../support/cluster.ts";
@@ -109,7 +110,8 @@ function withoutZones(filter: TcFilter): TcFilter {
 
 /**
  * Whether every representor and uplink on `node` carries exactly what a
- * fresh agent would program (zones aside).
+ * fresh agent would program (zones aside, and the handles of allow filters
+ * that an in-place edit chose).
  */
 export async function converged(
   objects: ParsedObject[],
@@ -133,7 +135,7 @@ export async function converged(
     const generations = referencedGenerations(ours);
     if (generations.size !== 1) return false;
     const [generation] = generations;
-    if (!sameFilters(ours.map(withoutZones), deviceProgram(role, generation).filters)) {
+    if (!sameProgram(ours.map(withoutZones), deviceProgram(role, generation).filters)) {
       return false;
     }
   }

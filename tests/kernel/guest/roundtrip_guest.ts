@@ -17,7 +17,7 @@ import type { InterfaceRules } from "../../../src/policy/model.ts";
 import { placeInTopology } from "../scenario/runner.ts";
 import { isOurs, sameFilters } from "../../../src/tc/plan.ts";
 import { run } from "../scenario/shell.ts";
-import { rulesFor } from "../../support/cluster.ts";
+import { interfaceRules, rulesFor } from "../../support/cluster.ts";
 import { withTopology } from "../scenario/topology.ts";
 import { assertSameRead, exampleCluster, readBoth } from "./common.ts";
 
@@ -129,7 +129,8 @@ const ZONE = 42;
  * Once per driver: on a representor carrying 1,606 filters, one /32 of the
  * policy is swapped for another. The change is edited in place (a few
  * commands, the generation kept), and both drivers read back exactly the
- * program the actuator says the device carries.
+ * program the actuator says the device carries. Then an address moved to
+ * other ports is one `filter replace` of its filter's action.
  */
 for (const name of ["cmdline", "netlink"]) {
   Deno.test(`${name}: one CIDR moved on 1,606 filters costs a few commands`, async () => {
@@ -159,6 +160,28 @@ for (const name of ["cmdline", "netlink"]) {
       assertSameRead(viaNetlink, viaTc);
       assert.ok(sameFilters(viaNetlink.filters, result.program.filters));
       assert.ok(viaNetlink.filters.some((f) => f.match.dstIp === "10.99.0.1/32"));
+      // An address moved to the other ports keeps its filter: one `filter replace` of its action.
+      const toOtherPorts = interfaceRules(rules.ingress, {
+        isolated: true,
+        policies: ["bench/p"],
+        allow: [
+          { cidrs: cidrs.slice(1), protocol: "TCP", ports: [{ first: 443, last: 443 }] },
+          { cidrs: cidrs.slice(0, 1), protocol: "TCP", ports: [{ first: 80, last: 80 }] },
+        ],
+      });
+      const twoPorts = interfaceRules(rules.ingress, {
+        ...toOtherPorts.egress,
+        allow: [
+          { cidrs: cidrs.slice(2), protocol: "TCP", ports: [{ first: 443, last: 443 }] },
+          { cidrs: cidrs.slice(0, 2), protocol: "TCP", ports: [{ first: 80, last: 80 }] },
+        ],
+      });
+      await actuator.sync(device, program(toOtherPorts));
+      const replaced = await actuator.sync(device, program(twoPorts));
+      assert.equal(replaced.commands, 1, "one filter replace");
+      const again = await readBoth(device);
+      assertSameRead(again.viaNetlink, again.viaTc);
+      assert.ok(sameFilters(again.viaNetlink.filters, replaced.program.filters));
     } finally {
       await run(["ip", "link", "del", device]);
     }
