@@ -12,7 +12,7 @@
  */
 import { CmdlineDriver } from "../../src/drivers/cmdline/driver.ts";
 import { NetlinkDriver } from "../../src/drivers/netlink/driver.ts";
-import type { InterfaceRules } from "../../src/policy/model.ts";
+import type { AllowEntry, InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import type { TcDriver } from "../../src/tc/driver.ts";
 import { deviceProgram } from "../../src/tc/generate.ts";
@@ -28,21 +28,27 @@ async function sh(args: string[]): Promise<void> {
   if (!out.success) throw new Error(`${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
+/** Every interface's rules with each allow entry of `direction` changed by `edit`. */
+function withEntries(
+  rules: InterfaceRules[],
+  direction: "ingress" | "egress",
+  edit: (entry: AllowEntry) => AllowEntry,
+): InterfaceRules[] {
+  return rules.map((r) => ({
+    ...r,
+    [direction]: { ...r[direction], allow: r[direction].allow.map(edit) },
+  }));
+}
+
 /**
  * Every interface's rules with one more allowed port in `direction`: a
  * policy change touching every interface (ingress: the uplink holds those
  * checks; egress: every representor does).
  */
 function withExtraPort(rules: InterfaceRules[], direction: "ingress" | "egress"): InterfaceRules[] {
-  return rules.map((r) => ({
-    ...r,
-    [direction]: {
-      ...r[direction],
-      allow: r[direction].allow.map((entry) => ({
-        ...entry,
-        ports: [...entry.ports, { first: 8080, last: 8080 }],
-      })),
-    },
+  return withEntries(rules, direction, (entry) => ({
+    ...entry,
+    ports: [...entry.ports, { first: 8080, last: 8080 }],
   }));
 }
 
@@ -56,15 +62,9 @@ function withMovedPeer(
   from: string,
   to: string,
 ): InterfaceRules[] {
-  return rules.map((r) => ({
-    ...r,
-    [direction]: {
-      ...r[direction],
-      allow: r[direction].allow.map((entry) => ({
-        ...entry,
-        cidrs: entry.cidrs.map((cidr) => cidr === `${from}/32` ? `${to}/32` : cidr),
-      })),
-    },
+  return withEntries(rules, direction, (entry) => ({
+    ...entry,
+    cidrs: entry.cidrs.map((cidr) => cidr === `${from}/32` ? `${to}/32` : cidr),
   }));
 }
 
