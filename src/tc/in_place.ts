@@ -48,9 +48,10 @@ function content(filter: TcFilter): string {
 
 /** A filter's place and content, for comparing filters that must stay exactly as they are. */
 function exact(filter: TcFilter): string {
-  return `${filter.prio}/${filter.handle} ${content(filter)}`;
+  return `${chainKey(filter)}/${filter.prio}/${filter.handle} ${content(filter)}`;
 }
 
+/** `hook/chain` of a filter. */
 function chainKey(filter: TcFilter): string {
   return `${filter.hook}/${filter.chain}`;
 }
@@ -272,11 +273,14 @@ export function planInPlace(
   if (changed.size > 1 && onOnePath(changed, gotoGraph([...ours, ...desired.filters]))) {
     return null;
   }
-  const edited = new Map<string, TcFilter[]>();
-  for (const [key, edit] of edits) edited.set(key, [...edit.allow]);
+  // Each chain's allow filters, in the desired order, with the device's handles.
+  const taken = new Map<string, number>();
   const filters = desired.filters.map((filter) => {
     if (filter.chain === 0 || !isAllow(filter)) return filter;
-    return edited.get(chainKey(filter))!.shift()!;
+    const key = chainKey(filter);
+    const index = taken.get(key) ?? 0;
+    taken.set(key, index + 1);
+    return edits.get(key)!.allow[index];
   });
   const all = [...edits.values()];
   return {
