@@ -204,6 +204,19 @@ Deno.test("in place: one CIDR moved is one add and one delete, in the same gener
   assert.ok(egress(moved)(2).filters.length > 10, "a swap would rewrite every filter");
 });
 
+Deno.test("in place: an edit cut short (adds done, deletes not) is finished by a swap", () => {
+  const moved = BEFORE.map((r, i) => i === 1 ? { ...r, blocks: [{ cidr: "10.30.0.4/30" }] } : r);
+  const current = egress(BEFORE)(1).filters;
+  const plan = planUpdate(state(current), egress(moved));
+  const adds = plan.commands.filter((c) => c.op === "filter-add");
+  assert.ok(adds.length > 0 && adds.length < plan.commands.length);
+  // The kernel holds the old and the new filters, overlapping: only a swap is safe from there.
+  const halfway = states(current, adds).at(-1)!;
+  const next = planUpdate(state(halfway), egress(moved));
+  assert.equal(next.generation, 2);
+  assertOldOrNew(states(halfway, next.commands), packets(WEB, DESTINATIONS));
+});
+
 Deno.test("in place: a CIDR moved to other ports is one replace under its handle", () => {
   const moved = BEFORE.map((r, i) => i === 1 ? { ...r, port: 443 } : r);
   const { plan } = change(egress(BEFORE), egress(moved), WEB, DESTINATIONS);
