@@ -172,12 +172,17 @@ function normalise<T extends number | bigint>(intervals: Interval<T>[]): Interva
   return out;
 }
 
+/** The first and last address a prefix covers. */
+export function cidrRange(cidr: Cidr): [bigint, bigint] {
+  return [cidr.base, cidr.base + (1n << BigInt(BITS[cidr.family] - cidr.prefix)) - 1n];
+}
+
 /** Builds a set from prefixes (any mix of families). */
 export function setFromCidrs(cidrs: Iterable<Cidr>): AddressSet {
   const v4: Interval<number>[] = [];
   const v6: Interval<bigint>[] = [];
   for (const cidr of cidrs) {
-    const last = cidr.base + (1n << BigInt(BITS[cidr.family] - cidr.prefix)) - 1n;
+    const [, last] = cidrRange(cidr);
     if (cidr.family === 4) v4.push([Number(cidr.base), Number(last)]);
     else v6.push([cidr.base, last]);
   }

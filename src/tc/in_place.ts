@@ -19,7 +19,7 @@
  * filters, foreign filters in a changed chain) is left to the generation
  * swap.
  */
-import { type Cidr, parseCidr } from "../net/ip.ts";
+import { cidrRange, parseCidr } from "../net/ip.ts";
 import { POLICY_PRIO } from "./layout.ts";
 import type { TcCommand, TcFilter, TcProgram } from "./model.ts";
 
@@ -108,11 +108,9 @@ function rangeOf(filter: TcFilter, key: Ranged): [bigint, bigint] | null {
     const port = filter.match.dstPort!;
     return [BigInt(port.first), BigInt(port.last)];
   }
-  const cidr: Cidr | null = parseCidr(filter.match[key]!);
-  if (!cidr) return null;
-  const bits = cidr.family === 4 ? 32n : 128n;
+  const cidr = parseCidr(filter.match[key]!);
   // Families never share a chain's prio (its protocol is one of ip or ipv6).
-  return [cidr.base, cidr.base + (1n << (bits - BigInt(cidr.prefix))) - 1n];
+  return cidr ? cidrRange(cidr) : null;
 }
 
 /** Whether filters sharing every discrete key are pairwise disjoint on one ranged key. */

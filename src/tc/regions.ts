@@ -6,7 +6,7 @@
  * exact (a packet never needs to "fall back" to another entry).
  */
 import type { Protocol } from "../cluster/types.ts";
-import { type Cidr, type Family, formatCidr, parseCidr, setToCidrs } from "../net/ip.ts";
+import { cidrRange, type Family, formatCidr, parseCidr, setToCidrs } from "../net/ip.ts";
 import type { AllowEntry, PortRange } from "../policy/model.ts";
 import { mergeRanges } from "../policy/normalise.ts";
 
@@ -24,12 +24,6 @@ export interface Region {
 }
 
 const PROTOCOLS: Protocol[] = ["TCP", "UDP", "SCTP"];
-const BITS: Record<Family, bigint> = { 4: 32n, 6: 128n };
-
-function interval(cidr: Cidr): [bigint, bigint] {
-  return [cidr.base, cidr.base + (1n << (BITS[cidr.family] - BigInt(cidr.prefix))) - 1n];
-}
-
 function portSpecOf(entries: AllowEntry[]): PortSpec {
   if (entries.some((entry) => entry.protocol === "any")) return { any: true };
   const ranges: Partial<Record<Protocol, PortRange[]>> = {};
@@ -74,7 +68,7 @@ function computeRegions(entries: AllowEntry[], family: Family): Region[] {
     for (const text of entry.cidrs) {
       const cidr = parseCidr(text);
       if (!cidr || cidr.family !== family) continue;
-      const [start, end] = interval(cidr);
+      const [start, end] = cidrRange(cidr);
       events.push({ at: start, delta: index + 1 }, { at: end + 1n, delta: -(index + 1) });
     }
   });
