@@ -9,7 +9,8 @@ import { log } from "../log/klog.ts";
 import type { InterfaceRules } from "../policy/model.ts";
 import type { TcCommand, TcProgram, TcState } from "./model.ts";
 import { type Drift, findDrift } from "./drift.ts";
-import { planUpdate, sameFilters } from "./plan.ts";
+import { planUpdate } from "./plan.ts";
+import { sameFilters } from "./compare.ts";
 import { batchText, checkedDevice } from "./serialize.ts";
 import { interfaceRulesName, podRulesDir, sweepRulesDir } from "./rules_dir.ts";
 

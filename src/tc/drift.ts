@@ -5,7 +5,7 @@
  * re-created. Pure; the actuator repairs, this names what was wrong.
  */
 import { isMarked, type TcFilter, type TcProgram, type TcState } from "./model.ts";
-import { filterContent } from "./plan.ts";
+import { filterContent } from "./compare.ts";
 
 /** Why a repair was needed (the `reason` label of the repairs metric). */
 export type DriftReason = "qdisc_missing" | "filters_missing" | "filters_changed";

@@ -20,6 +20,7 @@
  * swap.
  */
 import { cidrRange, parseCidr } from "../net/ip.ts";
+import { filterContent, sameFilters } from "./compare.ts";
 import { POLICY_PRIO } from "./layout.ts";
 import type { TcCommand, TcFilter, TcProgram } from "./model.ts";
 
@@ -34,21 +35,6 @@ export interface InPlaceEdit {
 function matchKey(filter: TcFilter): string {
   const match = Object.entries(filter.match).sort(([a], [b]) => (a < b ? -1 : 1));
   return JSON.stringify([filter.protocol, match]);
-}
-
-/** A filter's handle-free content: its key, actions, mark and flags. */
-function content(filter: TcFilter): string {
-  return JSON.stringify([
-    matchKey(filter),
-    filter.actions,
-    filter.cookie ?? "",
-    filter.skipHw ?? false,
-  ]);
-}
-
-/** A filter's place and content, for comparing filters that must stay exactly as they are. */
-function exact(filter: TcFilter): string {
-  return `${chainKey(filter)}/${filter.prio}/${filter.handle} ${content(filter)}`;
 }
 
 /** `hook/chain` of a filter. */
@@ -66,29 +52,6 @@ function byChain(filters: readonly TcFilter[]): Map<string, TcFilter[]> {
     else chains.set(key, [filter]);
   }
   return chains;
-}
-
-function sameExact(a: readonly TcFilter[], b: readonly TcFilter[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = a.map(exact).sort();
-  const right = b.map(exact).sort();
-  return left.every((text, i) => text === right[i]);
-}
-
-/**
- * Whether two filter lists hold the same program, whatever handles an
- * in-place edit gave their allow filters (a device edited in place and the
- * generator's fresh program differ only there).
- */
-export function sameProgram(a: readonly TcFilter[], b: readonly TcFilter[]): boolean {
-  if (a.length !== b.length) return false;
-  const text = (f: TcFilter) =>
-    `${chainKey(f)}/${f.prio === POLICY_PRIO.allow && f.chain !== 0 ? "*" : f.handle} ${
-      content(f)
-    }`;
-  const left = a.map(text).sort();
-  const right = b.map(text).sort();
-  return left.every((line, i) => line === right[i]);
 }
 
 const DISCRETE = [
@@ -209,7 +172,7 @@ function editChain(current: readonly TcFilter[], desired: readonly TcFilter[]): 
     if (existing) {
       const kept = { ...filter, handle: existing.handle };
       edit.allow.push(kept);
-      if (content(existing) !== content(kept)) {
+      if (filterContent(existing) !== filterContent(kept)) {
         edit.replaces.push({ op: "filter-replace", filter: kept });
       }
       continue;
@@ -238,7 +201,12 @@ export function planInPlace(
   shared: ReadonlySet<string>,
 ): InPlaceEdit | null {
   const isAllow = (f: TcFilter) => f.prio === POLICY_PRIO.allow;
-  if (!sameExact(ours.filter((f) => f.chain === 0), desired.filters.filter((f) => f.chain === 0))) {
+  if (
+    !sameFilters(
+      ours.filter((f) => f.chain === 0),
+      desired.filters.filter((f) => f.chain === 0),
+    )
+  ) {
     return null;
   }
   const have = byChain(ours);
@@ -248,7 +216,7 @@ export function planInPlace(
   for (const [key, wanted] of want) {
     const current = have.get(key);
     if (!current) return null;
-    if (!sameExact(current.filter((f) => !isAllow(f)), wanted.filter((f) => !isAllow(f)))) {
+    if (!sameFilters(current.filter((f) => !isAllow(f)), wanted.filter((f) => !isAllow(f)))) {
       return null;
     }
     const currentAllow = current.filter(isAllow);

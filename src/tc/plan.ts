@@ -15,6 +15,7 @@ import {
   type TcState,
 } from "./model.ts";
 import { isMarked } from "./model.ts";
+import { filterText, sameFilters } from "./compare.ts";
 import { planInPlace } from "./in_place.ts";
 
 /** The plan for one representor. */
@@ -89,38 +90,8 @@ function describe(f: TcFilter): string {
   return `${f.hook} chain ${f.chain} prio ${f.prio} handle ${f.handle} (${f.protocol})`;
 }
 
-/**
- * A filter's content — everything but where it sits — as one comparable
- * text, match keys in one order (a read-back lists them in the kernel's). A
- * filter that lost its mark or its skip_hw flag differs from one that has it.
- */
-export function filterContent(filter: TcFilter): string {
-  const match = Object.fromEntries(
-    Object.entries(filter.match).sort(([a], [b]) => (a < b ? -1 : 1)),
-  );
-  return JSON.stringify([
-    filter.protocol,
-    match,
-    filter.actions,
-    filter.cookie ?? "",
-    filter.skipHw ?? false,
-  ]);
-}
-
-function canonical(filter: TcFilter): string {
-  return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle} ${filterContent(filter)}`;
-}
-
 function identity(filter: TcFilter): string {
   return `${filter.hook}/${filter.chain}/${filter.prio}/${filter.handle}/${filter.protocol}`;
-}
-
-/** Whether two filter lists hold the same filters, in any order. */
-export function sameFilters(a: TcFilter[], b: TcFilter[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = a.map(canonical).sort();
-  const right = b.map(canonical).sort();
-  return left.every((text, i) => text === right[i]);
 }
 
 /** Generations the chain-0 dispatch currently sends traffic to. */
@@ -300,7 +271,7 @@ export function planUpdate(
     wanted.add(key);
     const existing = currentDispatch.get(key);
     if (!existing) commands.push({ op: "filter-add", filter });
-    else if (canonical(existing) !== canonical(filter)) {
+    else if (filterText(existing) !== filterText(filter)) {
       commands.push({ op: "filter-replace", filter });
     }
   }

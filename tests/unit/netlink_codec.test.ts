@@ -46,7 +46,7 @@ import {
   type TcFilter,
 } from "../../src/tc/model.ts";
 import { chainDeleteCommand, clsactCommand, filterCommand } from "../../src/tc/serialize.ts";
-import { sameFilters } from "../../src/tc/plan.ts";
+import { sameFilters } from "../../src/tc/compare.ts";
 
 interface Capture {
   name: string;

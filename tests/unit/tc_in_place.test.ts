@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import type { InterfaceRules } from "../../src/policy/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { deviceProgram, generateProgram } from "../../src/tc/generate.ts";
-import { provablyDisjoint, sameProgram } from "../../src/tc/in_place.ts";
+import { provablyDisjoint } from "../../src/tc/in_place.ts";
+import { sameProgram } from "../../src/tc/compare.ts";
 import type {
   FlowerMatch,
   TcAction,
@@ -19,7 +20,8 @@ import type {
   TcState,
 } from "../../src/tc/model.ts";
 import { filter } from "../../src/tc/layout.ts";
-import { planUpdate, sameFilters } from "../../src/tc/plan.ts";
+import { planUpdate } from "../../src/tc/plan.ts";
+import { sameFilters } from "../../src/tc/compare.ts";
 import { Conntrack } from "../../src/tc/simulator/conntrack.ts";
 import { runHook } from "../../src/tc/simulator/hook.ts";
 import type { Packet } from "../../src/tc/simulator/packet.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { batchText } from "../../src/tc/serialize.ts";
 import { OWNER_COOKIE, type TcFilter } from "../../src/tc/model.ts";
-import { sameFilters } from "../../src/tc/plan.ts";
+import { sameFilters } from "../../src/tc/compare.ts";
 import { OFFLOAD_SAMPLE } from "../support/tc_json_samples.ts";
 import { parseFilterShow, parseQdiscShow } from "../../src/drivers/cmdline/tc_json.ts";
 import { filterCommand, UnsafeTcInput } from "../../src/tc/serialize.ts";

@@ -11,7 +11,7 @@ import { deviceProgram } from "../../../src/tc/generate.ts";
 import type { TcFilter } from "../../../src/tc/model.ts";
 import { nodeRoles } from "../../../src/tc/placement.ts";
 import { isOurs, referencedGenerations } from "../../../src/tc/plan.ts";
-import { sameProgram } from "../../../src/tc/in_place.ts";
+import { sameProgram } from "../../../src/tc/compare.ts";
 import { placeInTopology } from "../scenario/runner.ts";
 import { type Kube, sleep } from "../../support/controlplane.ts";
 import { rulesFor } from "../../support/cluster.ts";

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { healthRoutes, startEndpointServer } from "../../../src/agent/health.ts";
 import { NetlinkDriver } from "../../../src/drivers/netlink/driver.ts";
 import { generateProgram } from "../../../src/tc/generate.ts";
-import { planUpdate, sameFilters } from "../../../src/tc/plan.ts";
+import { planUpdate } from "../../../src/tc/plan.ts";
+import { sameFilters } from "../../../src/tc/compare.ts";
 import { peerFilterRules } from "../../../bench/tc_fixture.ts";
 import { run, tryRun } from "../scenario/shell.ts";
 

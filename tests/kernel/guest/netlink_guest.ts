@@ -18,7 +18,7 @@ import { nodeRoles } from "../../../src/tc/placement.ts";
 import { placeInTopology } from "../scenario/runner.ts";
 import type { TcFilter } from "../../../src/tc/model.ts";
 import { UnsafeTcInput } from "../../../src/tc/serialize.ts";
-import { sameFilters } from "../../../src/tc/plan.ts";
+import { sameFilters } from "../../../src/tc/compare.ts";
 import { run, tryRun } from "../scenario/shell.ts";
 import { rulesFor } from "../../support/cluster.ts";
 import { withTopology } from "../scenario/topology.ts";
