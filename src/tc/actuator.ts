@@ -10,7 +10,7 @@ import type { InterfaceRules } from "../policy/model.ts";
 import type { TcCommand, TcProgram, TcState } from "./model.ts";
 import { type Drift, findDrift } from "./drift.ts";
 import { planUpdate } from "./plan.ts";
-import { sameFilters } from "./compare.ts";
+import { sameProgram } from "./compare.ts";
 import { batchText, checkedDevice } from "./serialize.ts";
 import { interfaceRulesName, podRulesDir, sweepRulesDir } from "./rules_dir.ts";
 
@@ -89,11 +89,6 @@ function appliedState(program: TcProgram): TcState {
 export class Actuator {
   /** Last program applied per device, to skip the kernel read when nothing changed. */
   #applied = new Map<string, TcProgram>();
-  /**
-   * The generator's program behind each applied one, where they differ (an
-   * in-place edit keeps the device's handles): what "unchanged" compares with.
-   */
-  #generated = new Map<string, TcProgram>();
   #files = new Map<string, string>();
   /** Per device, the foreign objects last warned about (warned again only when they change). */
   #warned = new Map<string, string>();
@@ -124,9 +119,9 @@ export class Actuator {
     const enforced = desiredAt(1).enabled;
     const last = this.#applied.get(device);
     const again = last && desiredAt(last.generation);
-    const compared = this.#generated.get(device) ?? last;
-    const unchanged = compared !== undefined && again !== undefined &&
-      again.enabled === compared.enabled && sameFilters(again.filters, compared.filters);
+    // The handles of allow filters do not count: an in-place edit kept the device's.
+    const unchanged = last !== undefined && again !== undefined &&
+      again.enabled === last.enabled && sameProgram(again.filters, last.filters);
     if (last && unchanged && !options.verify) {
       return {
         device,
@@ -158,16 +153,12 @@ export class Actuator {
       await this.driver.apply(device, plan.commands);
     } catch (error) {
       this.#applied.delete(device);
-      this.#generated.delete(device);
       throw error;
     }
     const program = plan.program ?? desiredAt(plan.generation || 1);
     // With filters left behind, the kernel is not yet what was applied: read it next time.
     if (plan.deferred === 0) this.#applied.set(device, program);
     else this.#applied.delete(device);
-    if (plan.deferred === 0 && plan.program) {
-      this.#generated.set(device, desiredAt(plan.generation));
-    } else this.#generated.delete(device);
     if (options.rulesFile && program.enabled) {
       await this.#writeRulesFile(options.rulesFile, device, program);
     }
@@ -223,7 +214,6 @@ export class Actuator {
   /** Forgets what was applied (e.g. after the device disappeared). */
   forget(device: string): void {
     this.#applied.delete(device);
-    this.#generated.delete(device);
     this.#fresh.delete(device);
     this.#warned.delete(device);
   }
