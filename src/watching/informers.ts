@@ -20,7 +20,9 @@ import {
   type LivenessPolicy,
   LivenessWatch,
 } from "./liveness.ts";
-import type { Change, ClusterStore, WatchedKind } from "./store.ts";
+import { slimCachedObject } from "./slim.ts";
+import { listInPages } from "./paged_list.ts";
+import type { Change, ClusterStore, PreparedObject, WatchedKind } from "./store.ts";
 
 /** The API group of MultiNetworkPolicy and NetworkAttachmentDefinition. */
 export const CNI_GROUP = "k8s.cni.cncf.io";
@@ -54,15 +56,23 @@ export interface WatcherOptions {
   liveness?: LivenessPolicy;
 }
 
-type ListFn = () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+/** Where a paged list continues: the `limit` per page and the previous page's `continue` token. */
+export interface PageRequest {
+  limit: number;
+  continueToken?: string;
+}
 
-/** One kind: where it is watched and how it is listed. */
+type ListPageFn = (
+  request: PageRequest,
+) => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+
+/** One kind: where it is watched and how it is listed, a page at a time. */
 export interface ResourceSpec {
   kind: WatchedKind;
   /** Short name for logs and metric labels. */
   resource: string;
   path: string;
-  list: ListFn;
+  listPage: ListPageFn;
 }
 
 function errorText(error: unknown): string {
@@ -94,36 +104,39 @@ export async function discoverPolicyVersion(kc: k8s.KubeConfig): Promise<string>
 export function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[] {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const customList = (version: string, plural: string): ListFn => async () =>
+  const customList = (version: string, plural: string): ListPageFn => async (page) =>
     (await custom.listClusterCustomObject({
       group: CNI_GROUP,
       version,
       plural,
+      limit: page.limit,
+      _continue: page.continueToken,
     })) as k8s.KubernetesListObject<k8s.KubernetesObject>;
   return [
     {
       kind: "Pod",
       resource: "pods",
       path: "/api/v1/pods",
-      list: () => core.listPodForAllNamespaces(),
+      listPage: (page) =>
+        core.listPodForAllNamespaces({ limit: page.limit, _continue: page.continueToken }),
     },
     {
       kind: "Namespace",
       resource: "namespaces",
       path: "/api/v1/namespaces",
-      list: () => core.listNamespace(),
+      listPage: (page) => core.listNamespace({ limit: page.limit, _continue: page.continueToken }),
     },
     {
       kind: "NetworkAttachmentDefinition",
       resource: "network-attachment-definitions",
       path: `/apis/${CNI_GROUP}/v1/network-attachment-definitions`,
-      list: customList("v1", "network-attachment-definitions"),
+      listPage: customList("v1", "network-attachment-definitions"),
     },
     {
       kind: "MultiNetworkPolicy",
       resource: "multi-networkpolicies",
       path: `/apis/${CNI_GROUP}/${policyVersion}/multi-networkpolicies`,
-      list: customList(policyVersion, "multi-networkpolicies"),
+      listPage: customList(policyVersion, "multi-networkpolicies"),
     },
   ];
 }
@@ -149,7 +162,27 @@ class ResourceWatch {
     private readonly owner: ClusterWatcher,
   ) {
     this.watch = new LivenessWatch(kc, owner.liveness.idleMs);
-    this.informer = new k8s.ListWatch(spec.path, this.watch, spec.list, false);
+    // Each page is parsed as it arrives and its objects reduced to what the
+    // cache needs (./slim.ts); the add/update handlers store what was parsed.
+    const prepared = new WeakMap<k8s.KubernetesObject, PreparedObject>();
+    const list = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
+      const items: k8s.KubernetesObject[] = [];
+      const { resourceVersion } = await listInPages(spec.listPage, (page) => {
+        for (const obj of page) {
+          prepared.set(obj, store.prepare(spec.kind, obj));
+          slimCachedObject(obj);
+          items.push(obj);
+        }
+      });
+      return { metadata: { resourceVersion }, items };
+    };
+    const upsert = (obj: k8s.KubernetesObject): Change | null => {
+      const parsed = prepared.get(obj);
+      if (!parsed) return store.upsert(spec.kind, obj);
+      prepared.delete(obj);
+      return store.apply(parsed);
+    };
+    this.informer = new k8s.ListWatch(spec.path, this.watch, list, false);
     const guard =
       (what: string, fn: (obj: k8s.KubernetesObject) => Change | null) =>
       (obj: k8s.KubernetesObject) => {
@@ -162,10 +195,12 @@ class ResourceWatch {
             event: what,
             err: errorText(error),
           });
+        } finally {
+          slimCachedObject(obj);
         }
       };
-    this.informer.on("add", guard("add", (obj) => store.upsert(spec.kind, obj)));
-    this.informer.on("update", guard("update", (obj) => store.upsert(spec.kind, obj)));
+    this.informer.on("add", guard("add", upsert));
+    this.informer.on("update", guard("update", upsert));
     this.informer.on("delete", guard("delete", (obj) => store.remove(spec.kind, obj)));
     this.informer.on("error", (error) => this.#failed(error));
     this.informer.on("connect", () => this.#connected());

@@ -7,6 +7,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { ClusterState, ObjectError } from "../cluster/types.ts";
 import { discoverPolicyVersion, resourceSpecs } from "./informers.ts";
+import { listInPages } from "./paged_list.ts";
 import { ClusterStore } from "./store.ts";
 
 /** Lists every watched kind once and parses it into a cluster state. */
@@ -16,8 +17,9 @@ export async function listCluster(
   const errors: ObjectError[] = [];
   const store = new ClusterStore((_ref, found) => errors.push(...found));
   for (const spec of resourceSpecs(kc, await discoverPolicyVersion(kc))) {
-    const list = await spec.list();
-    for (const item of list.items) store.upsert(spec.kind, item);
+    await listInPages(spec.listPage, (items) => {
+      for (const item of items) store.upsert(spec.kind, item);
+    });
   }
   return { state: store.snapshot(), errors };
 }

@@ -63,6 +63,27 @@ function parse(
   return PARSERS[kind](raw);
 }
 
+/**
+ * Whether two parsed values are equal: the same JSON-like data, keys in the
+ * same order (both come from the same parser).
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aKeys = Object.keys(a);
+  const bKeys = Object.keys(b);
+  if (aKeys.length !== bKeys.length) return false;
+  for (let i = 0; i < aKeys.length; i++) {
+    const key = aKeys[i];
+    if (key !== bKeys[i]) return false;
+    if (
+      !sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])
+    ) return false;
+  }
+  return true;
+}
+
 function keyOf(kind: WatchedKind, value: Parsed): string {
   return kind === "Namespace" ? value.name : `${(value as Pod).namespace}/${value.name}`;
 }
@@ -76,12 +97,23 @@ export interface ObjectRef {
   uid: string;
 }
 
+/** An object parsed by {@link ClusterStore.prepare}, not yet stored. */
+export interface PreparedObject {
+  kind: WatchedKind;
+  ref: ObjectRef;
+  resourceVersion: string;
+  value: Parsed | null;
+  errors: ObjectError[];
+  /** The object had no name: it is reported, never stored. */
+  unnamed: boolean;
+}
+
 /** Called for each object problem that is logged (once per object version). */
 export type ObjectErrorListener = (ref: ObjectRef, errors: ObjectError[]) => void;
 
 /** Parsed objects by kind and key, with change detection and a cached snapshot. */
 export class ClusterStore {
-  readonly #objects = new Map<WatchedKind, Map<string, { value: Parsed; text: string }>>(
+  readonly #objects = new Map<WatchedKind, Map<string, Parsed>>(
     WATCHED_KINDS.map((kind) => [kind, new Map()]),
   );
   /** Per object, the resourceVersion whose problems were last logged. */
@@ -102,14 +134,28 @@ export class ClusterStore {
 
   /** Adds or replaces an object from the API; returns the change, or null when none is visible. */
   upsert(kind: WatchedKind, raw: unknown): Change | null {
+    return this.apply(this.prepare(kind, raw));
+  }
+
+  /**
+   * Parses an object from the API without touching the store, so that the raw
+   * object need not be kept until {@link apply} takes the result.
+   */
+  prepare(kind: WatchedKind, raw: unknown): PreparedObject {
     const key = rawKey(raw);
     if (!isObject(raw) || key === null) {
-      this.#report({ kind, key: "(unnamed)", apiVersion: "", uid: "" }, "", [{
-        object: `${kind} (unnamed)`,
-        field: "metadata.name",
-        message: "missing: object ignored",
-      }]);
-      return null;
+      return {
+        kind,
+        ref: { kind, key: "(unnamed)", apiVersion: "", uid: "" },
+        resourceVersion: "",
+        value: null,
+        errors: [{
+          object: `${kind} (unnamed)`,
+          field: "metadata.name",
+          message: "missing: object ignored",
+        }],
+        unnamed: true,
+      };
     }
     let parsed: { value: Parsed | null; errors: ObjectError[] };
     try {
@@ -121,17 +167,32 @@ export class ClusterStore {
       };
     }
     const metadata = raw.metadata as JsonObject;
-    const rv = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
-    const ref: ObjectRef = {
+    return {
       kind,
-      key,
-      apiVersion: typeof raw.apiVersion === "string" ? raw.apiVersion : "",
-      uid: typeof metadata.uid === "string" ? metadata.uid : "",
+      ref: {
+        kind,
+        key,
+        apiVersion: typeof raw.apiVersion === "string" ? raw.apiVersion : "",
+        uid: typeof metadata.uid === "string" ? metadata.uid : "",
+      },
+      resourceVersion: typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "",
+      value: parsed.value,
+      errors: parsed.errors,
+      unnamed: false,
     };
-    if (parsed.errors.length > 0) this.#report(ref, rv, parsed.errors);
-    else this.#reported.delete(`${kind} ${key}`);
-    if (parsed.value === null) return this.#delete(kind, key);
-    return this.#set(kind, parsed.value);
+  }
+
+  /** Stores what {@link prepare} parsed; returns the change, or null when none is visible. */
+  apply(prepared: PreparedObject): Change | null {
+    const { kind, ref } = prepared;
+    if (prepared.unnamed) {
+      this.#report(ref, "", prepared.errors);
+      return null;
+    }
+    if (prepared.errors.length > 0) this.#report(ref, prepared.resourceVersion, prepared.errors);
+    else this.#reported.delete(`${kind} ${ref.key}`);
+    if (prepared.value === null) return this.#delete(kind, ref.key);
+    return this.#set(kind, prepared.value);
   }
 
   /** Removes an object deleted in the API; returns the change, or null if it was unknown. */
@@ -147,9 +208,9 @@ export class ClusterStore {
     const old = map.get(key);
     if (!old) return null;
     map.delete(key);
-    if (kind === "Pod") this.#indexPod(key, old.value as Pod, null);
+    if (kind === "Pod") this.#indexPod(key, old as Pod, null);
     this.#changed(kind);
-    return { kind, old: old.value, new: null } as Change;
+    return { kind, old, new: null } as Change;
   }
 
   /** The current state, for the policy engine; the same object until the next change. */
@@ -167,7 +228,7 @@ export class ClusterStore {
   list<T extends Parsed>(kind: WatchedKind): T[] {
     let values = this.#lists.get(kind);
     if (!values) {
-      values = [...this.#objects.get(kind)!.values()].map((entry) => entry.value);
+      values = [...this.#objects.get(kind)!.values()];
       this.#lists.set(kind, values);
     }
     return values as T[];
@@ -175,7 +236,7 @@ export class ClusterStore {
 
   /** One object by key (`namespace/name`, or `name` for namespaces). */
   get<T extends Parsed>(kind: WatchedKind, key: string): T | undefined {
-    return this.#objects.get(kind)!.get(key)?.value as T | undefined;
+    return this.#objects.get(kind)!.get(key) as T | undefined;
   }
 
   /** The pods whose `spec.nodeName` is the same node as `node` (first DNS label, any case). */
@@ -192,13 +253,12 @@ export class ClusterStore {
   #set(kind: WatchedKind, value: Parsed): Change | null {
     const map = this.#objects.get(kind)!;
     const key = keyOf(kind, value);
-    const text = JSON.stringify(value);
     const old = map.get(key);
-    if (old && old.text === text) return null;
-    map.set(key, { value, text });
-    if (kind === "Pod") this.#indexPod(key, (old?.value as Pod | undefined) ?? null, value as Pod);
+    if (old && sameValue(old, value)) return null;
+    map.set(key, value);
+    if (kind === "Pod") this.#indexPod(key, (old as Pod | undefined) ?? null, value as Pod);
     this.#changed(kind);
-    return { kind, old: old?.value ?? null, new: value } as Change;
+    return { kind, old: old ?? null, new: value } as Change;
   }
 
   #changed(kind: WatchedKind): void {
