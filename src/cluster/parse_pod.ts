@@ -1,6 +1,7 @@
 /** Parsing Pods: labels, phase, container ports and the Multus annotations. */
 import { show } from "../log/quote.ts";
 import { parseIp } from "../net/ip.ts";
+import { exact } from "./compact.ts";
 import type { ContainerPort, NetworkSelection, NetworkStatus, Pod, PodPhase } from "./types.ts";
 import { checkInterfaceName, checkPciAddress, checkPortName } from "./validate.ts";
 import {
@@ -58,7 +59,7 @@ function readContainerPorts(spec: JsonObject, r: Reporter): ContainerPort[] {
       if (protocol) ports.push({ name, port: port.containerPort, protocol });
     });
   });
-  return ports;
+  return exact(ports);
 }
 
 function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): NetworkSelection[] {
@@ -89,7 +90,7 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
       if (typeof entry.interface === "string") selection.interfaceName = entry.interface;
       out.push(selection);
     });
-    return out;
+    return exact(out);
   }
   const out: NetworkSelection[] = [];
   trimmed.split(",").forEach((item, i) => {
@@ -101,7 +102,7 @@ function parseNetworksAnnotation(text: string, namespace: string, r: Reporter): 
     }
     out.push(ifname ? { network, interfaceName: ifname } : { network });
   });
-  return out;
+  return exact(out);
 }
 
 function parseNetworkStatus(text: string, namespace: string, r: Reporter): NetworkStatus[] {
@@ -139,7 +140,7 @@ function parseNetworkStatus(text: string, namespace: string, r: Reporter): Netwo
       }
       ips.push(text);
     });
-    const status: NetworkStatus = { network, interfaceName, ips, isDefault };
+    const status: NetworkStatus = { network, interfaceName, ips: exact(ips), isDefault };
     const mac = readString(entry, "mac", `${at}.mac`, r);
     if (mac !== "") status.mac = mac;
     const deviceInfo = readObject(entry, "device-info", `${at}.device-info`, r);
@@ -155,7 +156,7 @@ function parseNetworkStatus(text: string, namespace: string, r: Reporter): Netwo
     }
     out.push(status);
   });
-  return out;
+  return exact(out);
 }
 
 const PHASES: readonly PodPhase[] = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
