@@ -11,10 +11,10 @@ import {
   type ObjectError,
   podKey,
 } from "../cluster/types.ts";
-import { sameNode } from "../cluster/node_name.ts";
 import { log } from "../log/klog.ts";
 import type { DeviceAllocations } from "../interfaces/local.ts";
 import { computeNodeRules } from "../policy/engine.ts";
+import { MembershipCache } from "../policy/cluster_index.ts";
 import { withinFilterLimit } from "../tc/limits.ts";
 import { interfaceKey, type InterfaceRules } from "../policy/model.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -70,16 +70,6 @@ interface Applied {
   filters: number;
 }
 
-/** The state with local pods outside `dirty` moved off the node (they stay peers). */
-function scopeToPods(state: ClusterState, node: string, dirty: Set<string>): ClusterState {
-  return {
-    ...state,
-    pods: state.pods.map((pod) =>
-      sameNode(pod.nodeName, node) && !dirty.has(podKey(pod)) ? { ...pod, nodeName: "" } : pod
-    ),
-  };
-}
-
 /** The pod (`namespace/name`) a change is about. */
 function podOf(change: RulesChange): string {
   const rules = change.rules ?? change.previous;
@@ -94,6 +84,8 @@ export class NodeSync {
   /** Per interface, the error last logged (to log once per distinct error). */
   readonly #lastError = new Map<string, string>();
   readonly #now: () => number;
+  /** Namespaces' members from the last sync, regrouped only where pods changed. */
+  readonly #membership = new MembershipCache();
   #dirty = new Set<string>();
   #full = false;
   #loggedEngineErrors = new Set<string>();
@@ -138,12 +130,12 @@ export class NodeSync {
       dirty = this.#dirty;
       this.#full = false;
       this.#dirty = new Set();
-      const snapshot = this.options.snapshot();
-      const state = full ? snapshot : scopeToPods(snapshot, this.options.node, dirty);
-      const rendered = computeNodeRules(state, {
+      const rendered = computeNodeRules(this.options.snapshot(), {
         node: this.options.node,
         networkPlugins: this.options.networkPlugins,
         devices,
+        ...(full ? {} : { only: dirty }),
+        membership: this.#membership,
       });
       this.#reportEngineErrors(rendered.errors, full);
       const interfaces = rendered.interfaces.map((rules) =>

@@ -25,6 +25,7 @@ import {
   setFromSortedHosts,
   unionAll,
 } from "../net/ip.ts";
+import { exact } from "../cluster/compact.ts";
 import type { DirectionRules } from "./model.ts";
 import { type Grant, UnionMemo } from "./normalise.ts";
 import { selectorMatches } from "./selectors.ts";
@@ -42,6 +43,28 @@ export interface NamespaceMembers {
   v4: { value: number; member: Member }[];
   v6: { value: bigint; member: Member }[];
   all?: AddressSet;
+  /** Members a pod selector selects, and their addresses, by selector (JSON). */
+  selected?: Map<string, { members: Member[]; addresses: AddressSet }>;
+}
+
+/** Most selectors' results a group keeps; beyond it, it starts again (policies were rewritten). */
+const SELECTED_PER_GROUP = 64;
+
+/** The members `selector` selects in `group`, with their addresses; kept with the group. */
+function selectedMembers(
+  group: NamespaceMembers,
+  selector: LabelSelector,
+): { members: Member[]; addresses: AddressSet } {
+  const key = JSON.stringify(selector);
+  group.selected ??= new Map();
+  let entry = group.selected.get(key);
+  if (!entry) {
+    const members = group.members.filter((m) => selectorMatches(selector, m.pod.labels));
+    entry = { members, addresses: addressesOf(group, new Set(members)) };
+    if (group.selected.size >= SELECTED_PER_GROUP) group.selected.clear();
+    group.selected.set(key, entry);
+  }
+  return entry;
 }
 
 /** `namespace/name` of a policy, as the rule model names it. */
@@ -98,10 +121,73 @@ function parsedNetworks(pod: Pod): ParsedNetwork[] {
     if (v4.length + v6.length === 0) continue;
     v4.sort((a, b) => a - b);
     v6.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    parsed.push({ network: status.network, v4, v6, addresses: setFromSortedHosts(v4, v6) });
+    const addresses = setFromSortedHosts(v4, v6);
+    parsed.push({
+      network: status.network,
+      v4: exact(v4),
+      v6: exact(v6),
+      addresses: { v4: exact(addresses.v4), v6: exact(addresses.v6) },
+    });
   }
+  parsed = exact(parsed);
   parsedByStatus.set(pod.networkStatus, parsed);
   return parsed;
+}
+
+/** One namespace's active pods, grouped by network, with their addresses sorted. */
+function groupByNetwork(pods: readonly Pod[]): Map<string, NamespaceMembers> {
+  const groups = new Map<string, NamespaceMembers>();
+  for (const pod of pods) {
+    for (const { network, v4, v6, addresses } of parsedNetworks(pod)) {
+      let group = groups.get(network);
+      if (!group) {
+        group = { members: [], v4: [], v6: [] };
+        groups.set(network, group);
+      }
+      const member: Member = { pod, addresses };
+      group.members.push(member);
+      for (const value of v4) group.v4.push({ value, member });
+      for (const value of v6) group.v6.push({ value, member });
+    }
+  }
+  for (const group of groups.values()) {
+    group.v4.sort(byValue);
+    group.v6.sort(byValue);
+  }
+  return groups;
+}
+
+/**
+ * Each namespace's members by network, kept from one snapshot to the next:
+ * a namespace whose active pods are the very objects they were (parsed pods
+ * are never changed; a changed pod is a new object) keeps its groups and the
+ * address sets computed from them, so a sync regroups only the namespaces a
+ * change touched instead of the whole cluster.
+ */
+export class MembershipCache {
+  #byNamespace = new Map<string, { pods: Pod[]; groups: Map<string, NamespaceMembers> }>();
+
+  /** The groups of every namespace in `activeByNamespace`; forgets namespaces not in it. */
+  update(activeByNamespace: Map<string, Pod[]>): Map<string, Map<string, NamespaceMembers>> {
+    const next = new Map<string, { pods: Pod[]; groups: Map<string, NamespaceMembers> }>();
+    const out = new Map<string, Map<string, NamespaceMembers>>();
+    for (const [namespace, pods] of activeByNamespace) {
+      const last = this.#byNamespace.get(namespace);
+      const entry = last && sameItems(last.pods, pods)
+        ? last
+        : { pods, groups: groupByNetwork(pods) };
+      next.set(namespace, entry);
+      out.set(namespace, entry.groups);
+    }
+    this.#byNamespace = next;
+    return out;
+  }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Lookups over one cluster snapshot, with caches for repeated questions. */
@@ -116,7 +202,8 @@ export class ClusterIndex {
   readonly namespaceCache = new Map<string, string[]>();
   readonly unions = new UnionMemo();
 
-  constructor(state: ClusterState) {
+  /** `membership`: groups kept from earlier snapshots (the agent's; one-shot callers pass none). */
+  constructor(state: ClusterState, membership: MembershipCache = new MembershipCache()) {
     for (const ns of state.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
     for (const nad of state.networks) this.networks.set(`${nad.namespace}/${nad.name}`, nad);
     for (const policy of state.policies) {
@@ -124,32 +211,29 @@ export class ClusterIndex {
       list.push(policy);
       this.policiesByNamespace.set(policy.namespace, list);
     }
+    const activeByNamespace = new Map<string, Pod[]>();
     for (const pod of state.pods) {
       if (!this.namespaceLabels.has(pod.namespace)) {
         this.namespaceLabels.set(pod.namespace, { [NAMESPACE_NAME_LABEL]: pod.namespace });
       }
       if (!isActivePod(pod)) continue;
-      for (const { network, v4, v6, addresses } of parsedNetworks(pod)) {
+      const pods = activeByNamespace.get(pod.namespace);
+      if (pods) pods.push(pod);
+      else activeByNamespace.set(pod.namespace, [pod]);
+    }
+    const groups = membership.update(activeByNamespace);
+    // Networks list their namespaces in the order of each one's first pod there.
+    for (const pod of state.pods) {
+      if (!isActivePod(pod)) continue;
+      for (const { network } of parsedNetworks(pod)) {
         let byNamespace = this.membersByNetwork.get(network);
         if (!byNamespace) {
           byNamespace = new Map();
           this.membersByNetwork.set(network, byNamespace);
         }
-        let group = byNamespace.get(pod.namespace);
-        if (!group) {
-          group = { members: [], v4: [], v6: [] };
-          byNamespace.set(pod.namespace, group);
+        if (!byNamespace.has(pod.namespace)) {
+          byNamespace.set(pod.namespace, groups.get(pod.namespace)!.get(network)!);
         }
-        const member: Member = { pod, addresses };
-        group.members.push(member);
-        for (const value of v4) group.v4.push({ value, member });
-        for (const value of v6) group.v6.push({ value, member });
-      }
-    }
-    for (const byNamespace of this.membersByNetwork.values()) {
-      for (const group of byNamespace.values()) {
-        group.v4.sort(byValue);
-        group.v6.sort(byValue);
       }
     }
   }
@@ -195,12 +279,9 @@ export class ClusterIndex {
         sets.push(this.namespaceAddresses(group));
         continue;
       }
-      const selector = peer.podSelector;
-      const selected = new Set(
-        group.members.filter((m) => selectorMatches(selector, m.pod.labels)),
-      );
-      for (const member of selected) pods.push(member);
-      sets.push(addressesOf(group, selected));
+      const selected = selectedMembers(group, peer.podSelector);
+      for (const member of selected.members) pods.push(member);
+      sets.push(selected.addresses);
     }
     const resolved = { addresses: unionAll(sets), pods };
     this.peerCache.set(key, resolved);

@@ -5,25 +5,33 @@
  * and isolate (here), what a rule grants (./grants.ts) and how peers resolve
  * (./cluster_index.ts) are shared with `explain` (./explain.ts).
  */
-import type {
-  ClusterState,
-  Direction,
-  MultiNetworkPolicy,
-  ObjectError,
-  Pod,
+import {
+  type ClusterState,
+  type Direction,
+  type MultiNetworkPolicy,
+  type ObjectError,
+  type Pod,
+  podKey,
 } from "../cluster/types.ts";
 import type { DirectionRules, InterfaceRules, NodeRules } from "./model.ts";
 import { type Grant, normaliseGrants } from "./normalise.ts";
 import { selectorMatches } from "./selectors.ts";
 import { localInterfaces, type LocalOptions } from "../interfaces/local.ts";
-import { ClusterIndex, policyId } from "./cluster_index.ts";
+import { ClusterIndex, type MembershipCache, policyId } from "./cluster_index.ts";
 import { ruleGrants } from "./grants.ts";
 
 /**
  * What the engine needs besides cluster state: the node, the policed plugin
- * types and, when the agent has them, the kubelet's VF allocations.
+ * types and, when the agent has them, the kubelet's VF allocations; and for
+ * the agent's incremental syncs, which local pods to render and the groups
+ * kept from its last sync.
  */
-export type EngineOptions = LocalOptions;
+export interface EngineOptions extends LocalOptions {
+  /** Local pods (`namespace/name`) whose interfaces are wanted; absent: every one. */
+  only?: ReadonlySet<string>;
+  /** Namespaces' members kept between calls (absent: grouped afresh). */
+  membership?: MembershipCache;
+}
 
 /**
  * The policies that apply to a pod's interface on a network: those of the
@@ -90,11 +98,13 @@ function directionRules(
 
 /** Computes the rules for every policed interface of pods on `options.node`. */
 export function computeNodeRules(state: ClusterState, options: EngineOptions): NodeRules {
-  const index = new ClusterIndex(state);
+  const index = new ClusterIndex(state, options.membership);
   const interfaces: InterfaceRules[] = [];
   const local = localInterfaces(state, options);
   const errors: ObjectError[] = [...local.errors];
+  const only = options.only;
   for (const iface of local.interfaces) {
+    if (only && !only.has(podKey(iface.pod))) continue;
     const { pod, network } = iface;
     const base = {
       pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
