@@ -1,26 +1,23 @@
 /**
  * Where the agent's heap goes, estimated in a fresh process: lists every
- * object the agent watches from the API server and measures the heap they
- * take as plain objects (what the informers' caches hold), then the heap of
- * the agent's `ClusterStore` filled with them (parsed objects and their JSON
- * text), with and without the plain objects. Prints one JSON line of byte
- * counts ({@link Breakdown}). The harness (./main.ts) runs it after the churn.
+ * object the agent watches, a page at a time as the agent does, parses each
+ * into a `ClusterStore` and reduces it to what the informers' caches keep
+ * (src/watching/slim.ts), and measures the heap each kind adds. Prints one
+ * JSON line ({@link Breakdown}). The harness (./main.ts) runs it after the
+ * churn.
  *
  * Usage: `deno run -A --v8-flags=--expose-gc bench/scale/breakdown.ts --kubeconfig PATH`
  */
 import { parseArgs } from "node:util";
+import type * as k8s from "@kubernetes/client-node";
+import { slimCachedObject } from "../../src/watching/slim.ts";
 import { ClusterStore, type WatchedKind } from "../../src/watching/store.ts";
 import { ApiClient } from "./api.ts";
 
-/** Heap bytes of the agent's two copies of the cluster. */
+/** Heap bytes the agent's view of the cluster takes, per kind. */
 export interface Breakdown {
-  /** The API objects as parsed JSON. */
-  raw: number;
-  /** The ClusterStore alone. */
-  store: number;
-  /** Both (the store shares strings with the objects it parsed). */
-  both: number;
-  objects: number;
+  /** Per kind: objects, and heap bytes of their parsed values plus their slim cache entries. */
+  kinds: Record<WatchedKind, { objects: number; bytes: number }>;
 }
 
 const KINDS: [WatchedKind, string][] = [
@@ -38,31 +35,44 @@ function heapUsed(): number {
   return Deno.memoryUsage().heapUsed;
 }
 
-/** Every object of the watched kinds, as parsed JSON (the response texts are garbage after). */
-async function listAll(api: ApiClient): Promise<[WatchedKind, unknown[]][]> {
-  const out: [WatchedKind, unknown[]][] = [];
-  for (const [kind, path] of KINDS) {
-    out.push([kind, JSON.parse((await api.request({ method: "GET", path })).body).items]);
-  }
-  return out;
+/** Lists `path` in pages of 500, handing each object to `take`. */
+async function eachObject(
+  api: ApiClient,
+  path: string,
+  take: (obj: k8s.KubernetesObject) => void,
+): Promise<void> {
+  let token = "";
+  do {
+    const query = `?limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`;
+    const response = await api.request({ method: "GET", path: path + query });
+    if (response.status !== 200) throw new Error(`GET ${path}: HTTP ${response.status}`);
+    const page = JSON.parse(response.body) as k8s.KubernetesListObject<k8s.KubernetesObject>;
+    for (const obj of page.items) take(obj);
+    token = (page.metadata as { continue?: string } | undefined)?.continue ?? "";
+  } while (token !== "");
 }
 
 /** Measures the {@link Breakdown} of the cluster `api` serves. */
 export async function measureBreakdown(api: ApiClient): Promise<Breakdown> {
   // Held in an object's properties: a local variable never read again may count as dead.
-  const held: { raw?: [WatchedKind, unknown[]][]; store?: ClusterStore } = {};
-  const base = heapUsed();
-  held.raw = await listAll(api);
-  const raw = heapUsed() - base;
-  held.store = new ClusterStore();
-  for (const [kind, items] of held.raw) for (const item of items) held.store.upsert(kind, item);
-  held.store.snapshot();
-  const both = heapUsed() - base;
-  const objects = held.raw.reduce((n, [, items]) => n + items.length, 0);
-  delete held.raw;
-  const store = heapUsed() - base;
+  const held: { store: ClusterStore; cache: k8s.KubernetesObject[] } = {
+    store: new ClusterStore(),
+    cache: [],
+  };
+  const kinds = {} as Breakdown["kinds"];
+  for (const [kind, path] of KINDS) {
+    const before = heapUsed();
+    let objects = 0;
+    await eachObject(api, path, (obj) => {
+      held.store.upsert(kind, obj);
+      slimCachedObject(obj);
+      held.cache.push(obj);
+      objects++;
+    });
+    kinds[kind] = { objects, bytes: heapUsed() - before };
+  }
   if (held.store.count("Pod") === 0) throw new Error("no pods listed");
-  return { raw, store, both, objects };
+  return { kinds };
 }
 
 if (import.meta.main) {

@@ -14,30 +14,28 @@
  * `--log-dir DIR` (keeps the agent's, etcd's and the apiserver's logs and the
  * report as `report.json`; default a new temporary directory),
  * `--agent-flag FLAG` (repeatable: a flag for the agent, e.g.
- * `--agent-flag=--min-sync-interval=200ms`), `--no-breakdown` (skip the heap
+ * `--agent-flag=--min-sync-interval=200ms`), `--v8-flags F,F` (V8 flags of
+ * the agent process; default those `deno task compile` builds the executable
+ * with; `--v8-flags=` for none), `--no-breakdown` (skip the heap
  * breakdown after the run), `--json` (print the report as JSON instead of the
  * table). Progress goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { startDaemon } from "../../src/agent/daemon.ts";
-import type { SyncReport } from "../../src/agent/sync.ts";
-import { parseAgentFlags } from "../../src/cli/flags.ts";
-import { log, type Severity } from "../../src/log/klog.ts";
 import { type ControlPlane, startControlPlane } from "../../tests/k8s/controlplane/controlplane.ts";
 import { installCrds } from "../../tests/support/controlplane.ts";
+import { sharedNow } from "./agent.ts";
+import { AgentProcess, shippedV8Flags } from "./agent_process.ts";
 import { ApiClient, failure } from "./api.ts";
 import type { Breakdown } from "./breakdown.ts";
 import { ChurnPlan } from "./churn.ts";
 import type { LoadResult } from "./load.ts";
-import { ScaleSink } from "./recorder.ts";
 import {
   churnFigures,
   formatReport,
   judge,
-  type MemoryPoint,
+  mib,
   type OpRecord,
   type ScaleReport,
-  type SyncRecord,
 } from "./report.ts";
 
 const { values: flags } = parseArgs({
@@ -50,6 +48,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string", default: "32" },
     "log-dir": { type: "string" },
     "agent-flag": { type: "string", multiple: true, default: [] },
+    "v8-flags": { type: "string" },
     "no-breakdown": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -59,7 +58,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(
     "usage: deno task bench:scale [--pods N] [--minutes M] [--rate R] [--seed S] " +
-      "[--concurrency C] [--log-dir DIR] [--agent-flag FLAG]... [--no-breakdown] [--json]",
+      "[--concurrency C] [--log-dir DIR] [--agent-flag FLAG]... [--v8-flags F,F] [--no-breakdown] [--json]",
   );
   Deno.exit(0);
 }
@@ -79,6 +78,9 @@ const rate = number("rate", flags.rate, 0.1);
 const seed = number("seed", flags.seed, 0);
 const concurrency = number("concurrency", flags.concurrency, 1);
 const agentFlags = flags["agent-flag"];
+const v8Flags = flags["v8-flags"] === undefined
+  ? await shippedV8Flags()
+  : flags["v8-flags"].split(",").filter((flag) => flag !== "");
 
 const began = performance.now();
 /** A progress line on stderr. */
@@ -88,38 +90,12 @@ function progress(message: string): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** RSS and heap after a forced collection (when `--expose-gc` is on). */
-function memory(): MemoryPoint {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  gc?.();
-  const usage = Deno.memoryUsage();
-  return {
-    rss: usage.rss,
-    heapUsed: usage.heapUsed,
-    heapTotal: usage.heapTotal,
-    external: usage.external,
-  };
-}
-
-/** CPU seconds (user + system) this process has used: /proc/self/stat, in USER_HZ (100) ticks. */
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 const logDir = flags["log-dir"] ?? await Deno.makeTempDir({ prefix: "mnp-scale-" });
 await Deno.mkdir(logDir, { recursive: true });
 
 let cp: ControlPlane | null = null;
 let api: ApiClient | null = null;
-let daemon: ReturnType<typeof startDaemon> | null = null;
-const agentLog = await Deno.open(`${logDir}/agent.log`, {
-  create: true,
-  write: true,
-  truncate: true,
-});
+let agent: AgentProcess | null = null;
 let exitCode = 0;
 try {
   cp = await startControlPlane({ http2: false, logDir });
@@ -157,66 +133,42 @@ try {
     }/s)`,
   );
 
-  // Start the agent.
-  const baseline = memory();
-  const sink = new ScaleSink();
-  const syncs: SyncRecord[] = [];
-  let cachesSyncedAt: number | null = null;
-  let warnings = 0;
-  const encoder = new TextEncoder();
-  const options = parseAgentFlags([
-    "--kubeconfig",
-    cp.adminKubeconfig,
-    "--hostname-override",
-    basis.node,
-    "--health-address",
-    "127.0.0.1:0",
-    "--metrics-address",
-    "127.0.0.2:0",
-    "--pod-resources-socket=",
-    ...agentFlags,
-  ]);
-  log.configure(options.klog);
-  log.setStderrSink({
-    write(line: string, severity: Severity) {
-      if (cachesSyncedAt === null && line.includes("caches synced")) {
-        cachesSyncedAt = performance.now();
-      }
-      if (severity !== "I") warnings++;
-      agentLog.writeSync(encoder.encode(line));
-    },
-  });
-  const onSync = (report: SyncReport) => {
-    const end = performance.now();
-    const index = syncs.length;
-    syncs.push({
-      end,
-      durationMs: report.durationMs,
-      full: report.full,
-      changes: report.changes.length,
-      ...(report.error ? { error: report.error } : {}),
-    });
-    const last = sink.calls[sink.calls.length - 1];
-    if (last && last.sync === undefined && last.at >= end - report.durationMs) last.sync = index;
-  };
-  const cpuBefore = cpuSeconds();
-  const started = performance.now();
-  daemon = startDaemon(options, sink, { onSync });
-  const deadline = started + 600_000;
-  while (!sink.calls.some((call) => call.full)) {
-    if (performance.now() > deadline) throw new Error("no full sync within 10 minutes");
+  // Start the agent, in a process of its own.
+  const { agent: started, baseline } = await AgentProcess.start(
+    [
+      "--kubeconfig",
+      cp.adminKubeconfig,
+      "--hostname-override",
+      basis.node,
+      "--health-address",
+      "127.0.0.1:0",
+      "--metrics-address",
+      "127.0.0.2:0",
+      "--pod-resources-socket=",
+      ...agentFlags,
+    ],
+    v8Flags,
+    `${logDir}/agent.log`,
+  );
+  agent = started;
+  const cpuBefore = agent.cpuSeconds();
+  const startedAt = sharedNow();
+  const deadline = startedAt + 600_000;
+  while (!agent.calls.some((call) => call.full)) {
+    if (sharedNow() > deadline) throw new Error("no full sync within 10 minutes");
+    if (agent.exited) throw new Error(`the agent exited before its first sync; see ${logDir}`);
     await sleep(20);
   }
-  const firstCall = sink.calls.find((call) => call.full)!;
-  while (syncs.length === 0) await sleep(5);
-  const cpuStartup = cpuSeconds() - cpuBefore;
-  const synced = cachesSyncedAt ?? NaN;
+  const firstCall = agent.calls.find((call) => call.full)!;
+  while (agent.syncs.length === 0) await sleep(5);
+  const cpuStartup = agent.cpuSeconds() - cpuBefore;
+  const synced = agent.cachesSyncedAt ?? NaN;
   const startup = {
-    cachesSyncedS: (synced - started) / 1000,
-    firstSyncS: (firstCall.at - started) / 1000,
+    cachesSyncedS: (synced - startedAt) / 1000,
+    firstSyncS: (firstCall.at - startedAt) / 1000,
     afterCachesS: (firstCall.at - synced) / 1000,
-    firstSyncMs: syncs.find((sync) => sync.full)?.durationMs ?? NaN,
-    interfaces: sink.interfaces,
+    firstSyncMs: agent.syncs.find((sync) => sync.full)?.durationMs ?? NaN,
+    interfaces: agent.interfaces,
     cpuS: cpuStartup,
   };
   progress(
@@ -225,8 +177,11 @@ try {
     } s after start, ${startup.afterCachesS.toFixed(2)} s after caches synced`,
   );
   await sleep(2000);
-  const afterSync = memory();
-  progress(`RSS after first sync: ${(afterSync.rss / 1048576).toFixed(1)} MiB`);
+  const settledRss = agent.rss();
+  const afterSync = await agent.memory();
+  progress(
+    `agent RSS after first sync: ${mib(settledRss)}; ${mib(afterSync.rss)} after a forced GC`,
+  );
 
   // Churn.
   const plan = new ChurnPlan(basis);
@@ -235,11 +190,11 @@ try {
   /** RSS every 30 s of churn (no forced collection). */
   const samples: number[] = [];
   const inflight = new Set<Promise<void>>();
-  const churnCpu = cpuSeconds();
-  const churnStart = performance.now();
-  let nextReport = churnStart + 30_000;
+  const churnCpu = agent.cpuSeconds();
+  const churnStart = sharedNow();
+  let nextReport = churnStart + 10_000;
   for (let i = 0; i < total; i++) {
-    const wait = churnStart + (i * 1000) / rate - performance.now();
+    const wait = churnStart + (i * 1000) / rate - sharedNow();
     if (wait > 0) await sleep(wait);
     while (inflight.size >= 32) await Promise.race(inflight);
     const op = plan.next();
@@ -250,28 +205,28 @@ try {
       target: op.target,
       token: op.token,
       expected: op.expected,
-      start: performance.now(),
+      start: sharedNow(),
       done: NaN,
       error: null,
     };
     ops.push(record);
     const write: Promise<void> = api.request(op.request).then(
       (response) => {
-        record.done = performance.now();
+        record.done = sharedNow();
         record.error = failure(response);
       },
       (error) => {
-        record.done = performance.now();
+        record.done = sharedNow();
         record.error = String(error);
       },
     ).finally(() => inflight.delete(write));
     inflight.add(write);
-    if (performance.now() >= nextReport) {
-      nextReport += 30_000;
-      const rss = Deno.memoryUsage().rss;
+    if (sharedNow() >= nextReport) {
+      nextReport += 10_000;
+      const rss = agent.rss();
       samples.push(rss);
       progress(
-        `churn: ${i + 1}/${total} writes, ${syncs.length} syncs, RSS ${
+        `churn: ${i + 1}/${total} writes, ${agent.syncs.length} syncs, RSS ${
           (rss / 1048576).toFixed(1)
         } MiB`,
       );
@@ -279,25 +234,25 @@ try {
   }
   await Promise.all(inflight);
   // Let the last changes through: no sync and no write for 3 s (at most 30 s).
-  const settleLimit = performance.now() + 30_000;
-  while (performance.now() < settleLimit) {
-    const lastSync = syncs[syncs.length - 1]?.end ?? 0;
+  const settleLimit = sharedNow() + 30_000;
+  while (sharedNow() < settleLimit) {
+    const lastSync = agent.syncs[agent.syncs.length - 1]?.end ?? 0;
     const lastWrite = ops[ops.length - 1]?.done ?? 0;
-    if (performance.now() - Math.max(lastSync, lastWrite) >= 3000) break;
+    if (sharedNow() - Math.max(lastSync, lastWrite) >= 3000) break;
     await sleep(200);
   }
-  const churnSeconds = (performance.now() - churnStart) / 1000;
-  const churnCpuS = cpuSeconds() - churnCpu;
-  const afterChurn = memory();
+  const churnSeconds = (sharedNow() - churnStart) / 1000;
+  const churnCpuS = agent.cpuSeconds() - churnCpu;
+  const settledEndRss = agent.rss();
+  const afterChurn = await agent.memory();
   progress(
     `churn done: ${ops.length} writes in ${churnSeconds.toFixed(0)} s; RSS ${
       (afterChurn.rss / 1048576).toFixed(1)
     } MiB`,
   );
 
-  await daemon.stop();
-  daemon = null;
-  // Heap breakdown, in a fresh process: the agent's two copies of the cluster alone.
+  await agent.stop();
+  // Heap breakdown, in a fresh process: what the agent's view of the cluster takes, per kind.
   let breakdown: Record<string, number> | undefined;
   if (!flags["no-breakdown"]) {
     const child = await new Deno.Command(Deno.execPath(), {
@@ -317,16 +272,22 @@ try {
     if (!child.success) throw new Error(`heap breakdown failed (exit ${child.code})`);
     const measured = JSON.parse(new TextDecoder().decode(child.stdout)) as Breakdown;
     const agentHeap = afterSync.heapUsed - baseline.heapUsed;
+    const parsed = Object.values(measured.kinds).reduce((sum, kind) => sum + kind.bytes, 0);
+    const pods = measured.kinds.Pod;
     breakdown = {
-      "agent heap after the first sync (over the harness alone)": agentHeap,
-      "  API objects as parsed JSON (what the informers' caches hold)": measured.raw,
-      "  ClusterStore alone (parsed objects + their JSON text)": measured.store,
-      "  both together (the store shares strings with them)": measured.both,
-      "  rest (sync state, client-node, the sink's views)": agentHeap - measured.both,
+      "agent heap after the first sync, over its imports": agentHeap,
+      "  the cluster as the agent keeps it (parsed + slim cache)": parsed,
+      [`    pods (${pods.objects}; ${Math.round(pods.bytes / pods.objects)} bytes each)`]:
+        pods.bytes,
+      [`    policies (${measured.kinds.MultiNetworkPolicy.objects})`]:
+        measured.kinds.MultiNetworkPolicy.bytes,
+      "    namespaces and networks": measured.kinds.Namespace.bytes +
+        measured.kinds.NetworkAttachmentDefinition.bytes,
+      "  rest (sync state: index caches, rendered rules, metrics)": agentHeap - parsed,
     };
   }
 
-  const figures = churnFigures(ops, sink.calls, syncs);
+  const figures = churnFigures(ops, agent.calls, agent.syncs);
   const partial: Omit<ScaleReport, "targets"> = {
     config: {
       pods: size.pods,
@@ -341,6 +302,7 @@ try {
       rate,
       seed,
       agentFlags,
+      v8Flags,
     },
     load: {
       seconds: loaded.seconds,
@@ -352,12 +314,14 @@ try {
     memory: {
       baseline,
       afterSync,
+      settledAfterSync: settledRss,
       afterChurn,
+      settledAfterChurn: settledEndRss,
       growthPct: (100 * (afterChurn.rss - afterSync.rss)) / afterSync.rss,
       heapGrowthPct: (100 * (afterChurn.heapUsed - afterSync.heapUsed)) / afterSync.heapUsed,
       churnSamples: samples,
     },
-    churn: { ...figures, seconds: churnSeconds, cpuS: churnCpuS, warnings },
+    churn: { ...figures, seconds: churnSeconds, cpuS: churnCpuS, warnings: agent.warnings },
     breakdown,
   };
   const report: ScaleReport = { ...partial, targets: judge(partial) };
@@ -370,13 +334,9 @@ try {
   exitCode = 1;
   console.error(`scale harness failed: ${error instanceof Error ? error.stack : String(error)}`);
 } finally {
-  await daemon?.stop().catch(() => {});
+  await agent?.stop().catch(() => {});
   api?.close();
   await cp?.stop().catch(() => {});
-  agentLog.close();
-  log.setStderrSink({
-    write: (line) => void Deno.stderr.writeSync(new TextEncoder().encode(line)),
-  });
   progress(`logs kept in ${logDir}`);
 }
 Deno.exit(exitCode);
