@@ -1,9 +1,10 @@
 /**
  * The scale harness (`deno task bench:scale`): starts the test suite's real
  * kube-apiserver and etcd, loads a large cluster (./cluster.ts, created by the
- * child process ./load.ts so that this one's memory holds only the agent),
- * runs the agent in this process with a recording sink (./recorder.ts),
- * applies churn at a steady rate (./churn.ts), estimates where the agent's
+ * child process ./load.ts), runs the agent in a process of its own
+ * (./agent.ts, with a recording sink: ./recorder.ts) so that the memory and
+ * CPU read are the agent's alone, applies churn at a steady rate
+ * (./churn.ts), estimates where the agent's
  * heap goes (child process ./breakdown.ts), and prints what it measured
  * (./report.ts): time to the first full sync, memory, change → sink latency,
  * interfaces per sync, CPU.
