@@ -21,7 +21,7 @@ import {
   LivenessWatch,
 } from "./liveness.ts";
 import { slimCachedObject } from "./slim.ts";
-import { listInPages } from "./paged_list.ts";
+import { listInPages, type ListPage } from "./paged_list.ts";
 import type { Change, ClusterStore, PreparedObject, WatchedKind } from "./store.ts";
 
 /** The API group of MultiNetworkPolicy and NetworkAttachmentDefinition. */
@@ -56,23 +56,13 @@ export interface WatcherOptions {
   liveness?: LivenessPolicy;
 }
 
-/** Where a paged list continues: the `limit` per page and the previous page's `continue` token. */
-export interface PageRequest {
-  limit: number;
-  continueToken?: string;
-}
-
-type ListPageFn = (
-  request: PageRequest,
-) => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-
 /** One kind: where it is watched and how it is listed, a page at a time. */
 export interface ResourceSpec {
   kind: WatchedKind;
   /** Short name for logs and metric labels. */
   resource: string;
   path: string;
-  listPage: ListPageFn;
+  listPage: ListPage;
 }
 
 function errorText(error: unknown): string {
@@ -104,7 +94,7 @@ export async function discoverPolicyVersion(kc: k8s.KubeConfig): Promise<string>
 export function resourceSpecs(kc: k8s.KubeConfig, policyVersion: string): ResourceSpec[] {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const customList = (version: string, plural: string): ListPageFn => async (page) =>
+  const customList = (version: string, plural: string): ListPage => async (page) =>
     (await custom.listClusterCustomObject({
       group: CNI_GROUP,
       version,

@@ -6,10 +6,15 @@
  * API server serves every page at the first page's resourceVersion).
  */
 import type * as k8s from "@kubernetes/client-node";
-import type { PageRequest } from "./informers.ts";
 
 /** Objects per page: the chunk size of kubectl and client-go. */
 export const LIST_PAGE_SIZE = 500;
+
+/** Where a paged list continues: the `limit` per page and the previous page's `continue` token. */
+export interface PageRequest {
+  limit: number;
+  continueToken?: string;
+}
 
 /** Fetches one page of a list. */
 export type ListPage = (
