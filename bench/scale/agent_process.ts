@@ -4,6 +4,7 @@
  * its memory and CPU from /proc, as `top` would.
  */
 import type { AgentEvent } from "./agent.ts";
+import { denoRunArgs } from "./deno_run.ts";
 import type { SinkCall } from "./recorder.ts";
 import type { MemoryPoint, SyncRecord } from "./report.ts";
 
@@ -56,18 +57,11 @@ export class AgentProcess {
     logPath: string,
   ): Promise<{ agent: AgentProcess; baseline: MemoryPoint }> {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        `--v8-flags=${["--expose-gc", ...v8Flags].join(",")}`,
-        "--config",
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("./agent.ts", import.meta.url).pathname,
-        "--log",
-        logPath,
-        "--",
-        ...agentFlags,
-      ],
+      args: denoRunArgs(
+        new URL("./agent.ts", import.meta.url),
+        ["--log", logPath, "--", ...agentFlags],
+        ["--expose-gc", ...v8Flags],
+      ),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",

@@ -28,6 +28,7 @@ import { sharedNow } from "./agent.ts";
 import { AgentProcess, shippedV8Flags } from "./agent_process.ts";
 import { ApiClient, failure } from "./api.ts";
 import type { Breakdown } from "./breakdown.ts";
+import { denoRunArgs } from "./deno_run.ts";
 import { ChurnPlan } from "./churn.ts";
 import type { LoadResult } from "./load.ts";
 import {
@@ -107,12 +108,7 @@ try {
   // Load, in a child process: building and sending the objects stays out of this one's memory.
   progress(`loading ${pods} pods' worth of objects; logs in ${logDir}`);
   const loader = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
-      new URL("./load.ts", import.meta.url).pathname,
+    args: denoRunArgs(new URL("./load.ts", import.meta.url), [
       "--kubeconfig",
       cp.adminKubeconfig,
       "--pods",
@@ -121,7 +117,7 @@ try {
       String(seed),
       "--concurrency",
       String(concurrency),
-    ],
+    ]),
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -257,16 +253,11 @@ try {
   let breakdown: Record<string, number> | undefined;
   if (!flags["no-breakdown"]) {
     const child = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--v8-flags=--expose-gc",
-        "--config",
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("./breakdown.ts", import.meta.url).pathname,
-        "--kubeconfig",
-        cp.adminKubeconfig,
-      ],
+      args: denoRunArgs(
+        new URL("./breakdown.ts", import.meta.url),
+        ["--kubeconfig", cp.adminKubeconfig],
+        ["--expose-gc"],
+      ),
       stdout: "piped",
       stderr: "inherit",
     }).output();

@@ -12,6 +12,7 @@
  */
 
 import assert from "node:assert/strict";
+import { denoRunArgs } from "../../bench/scale/deno_run.ts";
 import type { ScaleReport } from "../../bench/scale/report.ts";
 import { controlPlanePrerequisites } from "./controlplane/controlplane.ts";
 
@@ -26,21 +27,11 @@ Deno.test({
     if (missing) assert.fail(`control plane prerequisites missing (CI is set): ${missing}`);
     const logDir = await Deno.makeTempDir({ prefix: "mnp-scale-smoke-" });
     const run = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--v8-flags=--expose-gc",
-        "--config",
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("../../bench/scale/main.ts", import.meta.url).pathname,
-        "--pods",
-        "1000",
-        "--minutes",
-        "0.25",
-        "--json",
-        "--log-dir",
-        logDir,
-      ],
+      args: denoRunArgs(
+        new URL("../../bench/scale/main.ts", import.meta.url),
+        ["--pods", "1000", "--minutes", "0.25", "--json", "--log-dir", logDir],
+        ["--expose-gc"],
+      ),
       stdout: "piped",
       stderr: "piped",
     }).output();
