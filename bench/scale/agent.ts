@@ -23,7 +23,7 @@ import type { MemoryPoint, SyncRecord } from "./report.ts";
 export type AgentEvent =
   | { event: "cachesSynced"; at: number }
   | { event: "warning" }
-  | { event: "call"; call: SinkCall }
+  | { event: "call"; call: SinkCall; interfaces: number }
   | { event: "sync"; sync: SyncRecord }
   | { event: "memory"; memory: MemoryPoint }
   | { event: "stopped" };
@@ -57,7 +57,7 @@ function emit(event: AgentEvent): void {
 class StreamingSink extends ScaleSink {
   override async apply(...args: Parameters<ScaleSink["apply"]>) {
     const results = await super.apply(...args);
-    emit({ event: "call", call: this.calls.pop()! });
+    emit({ event: "call", call: this.calls.pop()!, interfaces: this.interfaces });
     return results;
   }
 }

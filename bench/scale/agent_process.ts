@@ -32,8 +32,6 @@ export class AgentProcess {
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #memory: ((point: MemoryPoint) => void)[] = [];
-  /** Interfaces the sink holds rules for. */
-  readonly #keys = new Set<string>();
   readonly #done: Promise<void>;
   #stopped: (() => void) | null = null;
   #exited = false;
@@ -106,11 +104,7 @@ export class AgentProcess {
         break;
       case "call":
         this.calls.push(event.call);
-        for (const change of event.call.changes) {
-          if (change.removed) this.#keys.delete(change.key);
-          else this.#keys.add(change.key);
-        }
-        this.interfaces = this.#keys.size;
+        this.interfaces = event.interfaces;
         break;
       case "sync": {
         const index = this.syncs.length;
