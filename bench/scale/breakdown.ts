@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
+import { listInPages, type ListPage } from "../../src/watching/paged_list.ts";
 import { slimCachedObject } from "../../src/watching/slim.ts";
 import { ClusterStore, type WatchedKind } from "../../src/watching/store.ts";
 import { ApiClient } from "./api.ts";
@@ -35,21 +36,21 @@ function heapUsed(): number {
   return Deno.memoryUsage().heapUsed;
 }
 
-/** Lists `path` in pages of 500, handing each object to `take`. */
+/** Lists `path` in pages as the agent does (listInPages), handing each object to `take`. */
 async function eachObject(
   api: ApiClient,
   path: string,
   take: (obj: k8s.KubernetesObject) => void,
 ): Promise<void> {
-  let token = "";
-  do {
-    const query = `?limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`;
+  const page: ListPage = async ({ limit, continueToken }) => {
+    const query = `?limit=${limit}${
+      continueToken ? `&continue=${encodeURIComponent(continueToken)}` : ""
+    }`;
     const response = await api.request({ method: "GET", path: path + query });
     if (response.status !== 200) throw new Error(`GET ${path}: HTTP ${response.status}`);
-    const page = JSON.parse(response.body) as k8s.KubernetesListObject<k8s.KubernetesObject>;
-    for (const obj of page.items) take(obj);
-    token = (page.metadata as { continue?: string } | undefined)?.continue ?? "";
-  } while (token !== "");
+    return JSON.parse(response.body) as k8s.KubernetesListObject<k8s.KubernetesObject>;
+  };
+  await listInPages(page, (items) => items.forEach(take));
 }
 
 /** Measures the {@link Breakdown} of the cluster `api` serves. */
