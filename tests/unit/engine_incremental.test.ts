@@ -7,6 +7,12 @@ import { mnp, nad, ns, pod } from "../support/manifests.ts";
 
 const PLUGINS = ["accelerated-bridge"];
 
+/** Stores a pod on app/data with one label `role`, on `node` (default the agent's node-a). */
+function putPod(store: ClusterStore, ref: string, role: string, ip: string, node = "node-a"): void {
+  const [namespace, name] = ref.split("/");
+  store.upsert("Pod", pod(namespace, name, { labels: { role }, node, nets: { "app/data": ip } }));
+}
+
 /** Namespaces app (two local servers, a remote client) and other (remote pods), one policy each way. */
 function seed(store: ClusterStore): void {
   for (const manifest of [ns("app", { team: "a" }), ns("other", { team: "b" })]) {
@@ -14,23 +20,11 @@ function seed(store: ClusterStore): void {
   }
   store.upsert("NetworkAttachmentDefinition", nad("app", "data"));
   const net = "app/data";
-  store.upsert(
-    "Pod",
-    pod("app", "web", { labels: { role: "server" }, nets: { [net]: "10.0.0.1" } }),
-  );
-  store.upsert("Pod", pod("app", "db", { labels: { role: "db" }, nets: { [net]: "10.0.0.2" } }));
-  store.upsert(
-    "Pod",
-    pod("app", "cli", { labels: { role: "client" }, node: "node-b", nets: { [net]: "10.0.0.3" } }),
-  );
-  store.upsert(
-    "Pod",
-    pod("other", "x", { labels: { role: "client" }, node: "node-b", nets: { [net]: "10.0.1.1" } }),
-  );
-  store.upsert(
-    "Pod",
-    pod("other", "y", { labels: { role: "batch" }, node: "node-c", nets: { [net]: "10.0.1.2" } }),
-  );
+  putPod(store, "app/web", "server", "10.0.0.1");
+  putPod(store, "app/db", "db", "10.0.0.2");
+  putPod(store, "app/cli", "client", "10.0.0.3", "node-b");
+  putPod(store, "other/x", "client", "10.0.1.1", "node-b");
+  putPod(store, "other/y", "batch", "10.0.1.2", "node-c");
   store.upsert(
     "MultiNetworkPolicy",
     mnp("app", "servers", net, {
@@ -59,38 +53,19 @@ function seed(store: ClusterStore): void {
 /** Changes a later sync must see: a label flip, an address move, a pod gone, a namespace emptied and refilled. */
 const STEPS: [string, (store: ClusterStore) => void][] = [
   ["nothing changed", () => {}],
-  ["a remote pod becomes a client", (store) => {
-    store.upsert(
-      "Pod",
-      pod("other", "y", {
-        labels: { role: "client" },
-        node: "node-c",
-        nets: { "app/data": "10.0.1.2" },
-      }),
-    );
-  }],
-  ["a remote client moves address", (store) => {
-    store.upsert(
-      "Pod",
-      pod("app", "cli", {
-        labels: { role: "client" },
-        node: "node-b",
-        nets: { "app/data": "10.0.0.9" },
-      }),
-    );
-  }],
+  [
+    "a remote pod becomes a client",
+    (store) => putPod(store, "other/y", "client", "10.0.1.2", "node-c"),
+  ],
+  [
+    "a remote client moves address",
+    (store) => putPod(store, "app/cli", "client", "10.0.0.9", "node-b"),
+  ],
   ["a remote pod is deleted", (store) => store.remove("Pod", pod("other", "x"))],
   ["the last pod of a namespace is deleted", (store) => store.remove("Pod", pod("other", "y"))],
   ["a pod appears in a new namespace", (store) => {
     store.upsert("Namespace", ns("new", { team: "b" }));
-    store.upsert(
-      "Pod",
-      pod("new", "z", {
-        labels: { role: "client" },
-        node: "node-b",
-        nets: { "app/data": "10.0.2.1" },
-      }),
-    );
+    putPod(store, "new/z", "client", "10.0.2.1", "node-b");
   }],
 ];
 
