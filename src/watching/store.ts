@@ -67,7 +67,7 @@ function parse(
  * Whether two parsed values are equal: the same JSON-like data, keys in the
  * same order (both come from the same parser).
  */
-export function sameValue(a: unknown, b: unknown): boolean {
+function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
