@@ -19,8 +19,8 @@ export interface Stream {
 /**
  * Time limit for attempts to a destination that must never fail: a dropped SYN is only sent
  * again after 1 s, so any packet of the handshake dropped by the rules still fails the attempt,
- * while a stall of the emulated guest's CPUs (a burst of `tc` or Deno start-up beside socat
- * forking its answer) does not.
+ * while most stalls of the emulated guest's CPUs (a burst of `tc` or Deno start-up beside socat
+ * forking its answer) do not. Whether a packet was dropped is counted by ./ledger.ts.
  */
 export const PATIENT_MS = 900;
 
