@@ -235,7 +235,7 @@ export async function runDaemon(options: AgentOptions): Promise<number> {
     });
     return 1;
   }
-  const { sink, driver } = enforcement;
+  const { sink, driver, blocks } = enforcement;
   let daemon: Daemon;
   try {
     daemon = startDaemon(options, sink);
@@ -247,7 +247,7 @@ export async function runDaemon(options: AgentOptions): Promise<number> {
     log.error("cannot start", { err: error instanceof Error ? error.message : String(error) });
     return 1;
   }
-  const watch = startDriftWatch(sink, driver);
+  const watch = startDriftWatch(sink, driver, blocks);
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   const received = await new Promise<Deno.Signal>((resolve) => {
     for (const signal of signals) Deno.addSignalListener(signal, () => resolve(signal));

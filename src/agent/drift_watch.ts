@@ -6,11 +6,12 @@
  * sink to read those devices back and repair them, within a moment.
  */
 import { log } from "../log/klog.ts";
+import { blockIndexOf } from "../tc/blocks.ts";
 
 /** What the kernel told, reduced to what the watch needs. */
 export type KernelEvent =
   | { kind: "link-new" | "link-del"; ifindex: number; name: string }
-  | { kind: "tc"; ifindex: number; portid: number }
+  | { kind: "tc"; ifindex: number; portid: number; block?: number }
   | { kind: "overflow" };
 
 /** The sink side: which devices carry a program, and how to repair some. */
@@ -23,6 +24,8 @@ export interface Repairer {
 export interface DriftWatchOptions {
   /** The interface index of a name (0: no such device). */
   indexOf: (name: string) => number;
+  /** The uplinks a shared block (a `block:N` device) is bound to (default: none). */
+  blockMembers?: (index: number) => string[];
   /** Whether a netlink port id is the agent's own (its netlink driver's sockets). */
   isOwnPort?: (portid: number) => boolean;
   /** How long events gather before one repair runs (ms). */
@@ -67,6 +70,9 @@ export class DriftWatch {
         if (this.#gone.delete(event.name) || (known !== undefined && known !== event.ifindex)) {
           indexes.set(event.name, event.ifindex);
           this.#schedule(event.name, "device re-created");
+        } else if (this.#blockOf(event.name) !== null) {
+          // An uplink of a bond's block that was re-created is bound again.
+          this.#schedule(this.#blockOf(event.name)!, "uplink re-created");
         } else if (known === undefined && !this.#seen.has(event.name)) {
           // A new device may be a representor the agent could not find before.
           this.#schedule(event.name, "device appeared");
@@ -79,9 +85,31 @@ export class DriftWatch {
         for (const [name, index] of this.#indexesNow()) {
           if (index === event.ifindex) this.#schedule(name, "TC changed by another process");
         }
+        for (const device of this.sink.devices()) {
+          const block = blockIndexOf(device);
+          if (block === null) continue;
+          const members = this.options.blockMembers?.(block) ?? [];
+          if (
+            event.block === block ||
+            members.some((m) => event.ifindex > 0 && this.options.indexOf(m) === event.ifindex)
+          ) {
+            this.#schedule(device, "TC changed by another process");
+          }
+        }
         return;
       }
     }
+  }
+
+  /** The programmed shared block (as a device) an uplink is bound to, or null. */
+  #blockOf(member: string): string | null {
+    for (const device of this.sink.devices()) {
+      const block = blockIndexOf(device);
+      if (block !== null && (this.options.blockMembers?.(block) ?? []).includes(member)) {
+        return device;
+      }
+    }
+    return null;
   }
 
   /** Resolves the index of every programmed device not resolved yet; forgets the rest. */
@@ -90,6 +118,7 @@ export class DriftWatch {
     for (const name of this.#indexes.keys()) if (!devices.has(name)) this.#indexes.delete(name);
     for (const name of this.#gone) if (!devices.has(name)) this.#gone.delete(name);
     for (const name of devices) {
+      if (blockIndexOf(name) !== null) continue;
       if (!this.#indexes.has(name)) {
         const index = this.options.indexOf(name);
         if (index > 0) this.#indexes.set(name, index);

@@ -5,7 +5,7 @@
  * on the kernel's link and TC notifications that repairs devices someone
  * else changed.
  */
-import { createDriver, type TcDriverName } from "../drivers/factory.ts";
+import { baseDriver, createDriver, type TcDriverName } from "../drivers/factory.ts";
 import { NetlinkDriver } from "../drivers/netlink/driver.ts";
 import { RtnetlinkMonitor } from "../drivers/netlink/monitor.ts";
 import { interfaceIndex } from "../drivers/netlink/socket.ts";
@@ -13,12 +13,14 @@ import { hwTcOffload } from "../interfaces/ethtool.ts";
 import { log } from "../log/klog.ts";
 import { listRepresentors, RepresentorResolver } from "../sriov/representor.ts";
 import { Actuator } from "../tc/actuator.ts";
+import { blockIndexOf, SharedBlocks } from "../tc/blocks.ts";
 import type { TcDriver } from "../tc/driver.ts";
 import { DriftWatch } from "./drift_watch.ts";
 import { DropCounters } from "./drop_counters.ts";
 import { EnforcementReports } from "./enforcement_reports.ts";
 import { type OffloadMode, OffloadPolicy } from "./offload_policy.ts";
 import { TcSink } from "./tc_sink.ts";
+import { bondAwareLookup } from "./uplink_lookup.ts";
 
 /** What enforcement is configured with (a part of the agent's options). */
 export interface EnforcementOptions {
@@ -34,11 +36,14 @@ export interface Enforcement {
   sink: TcSink;
   reports: EnforcementReports;
   offload: OffloadPolicy;
+  /** The shared blocks of VF-LAG bonds and their uplinks, as last placed. */
+  blocks: SharedBlocks;
 }
 
 /** Builds the node's enforcement; throws when the driver cannot be set up. */
 export function createEnforcement(options: EnforcementOptions): Enforcement {
-  const driver = createDriver(options.tcDriver);
+  const blocks = new SharedBlocks();
+  const driver = createDriver(options.tcDriver, blocks);
   const drops = new DropCounters(driver);
   const reports = new EnforcementReports();
   const actuator = new Actuator(driver, {
@@ -47,14 +52,15 @@ export function createEnforcement(options: EnforcementOptions): Enforcement {
   });
   const holder: { sink?: TcSink } = {};
   const offload = new OffloadPolicy(options.offload, {
-    hwTcOffload,
+    hwTcOffload: (device) => devicesOffload(device, blocks),
+    copies: (device) => hardwareCopies(device, blocks),
     read: (device) => driver.read(device),
     resync: (cause) => void holder.sink?.repair("all", cause),
     reports,
   });
   const sink = new TcSink(
     actuator,
-    new RepresentorResolver(options.sysfsRoot),
+    bondAwareLookup(new RepresentorResolver(options.sysfsRoot), blocks),
     () => listRepresentors(options.sysfsRoot),
     drops,
     {
@@ -74,7 +80,7 @@ export function createEnforcement(options: EnforcementOptions): Enforcement {
     podRulesPath: options.podRulesPath,
     offload: options.offload,
   });
-  return { driver, sink, reports, offload };
+  return { driver, sink, reports, offload, blocks };
 }
 
 /** A running watch on the kernel's notifications. */
@@ -84,7 +90,23 @@ export interface RunningWatch {
 
 /** Whether a netlink port id is one of the driver's own sockets (its changes are not drift). */
 function ownPort(driver: TcDriver): (portid: number) => boolean {
-  return (portid) => driver instanceof NetlinkDriver && driver.ownsPort(portid);
+  const base = baseDriver(driver);
+  return (portid) => base instanceof NetlinkDriver && base.ownsPort(portid);
+}
+
+/** `hw-tc-offload` of a device; of a shared block: on only when on for every uplink bound to it. */
+function devicesOffload(device: string, blocks: SharedBlocks): boolean | null {
+  const index = blockIndexOf(device);
+  if (index === null) return hwTcOffload(device);
+  const each = blocks.members(index).map(hwTcOffload);
+  if (each.length === 0 || each.includes(false)) return each.length === 0 ? null : false;
+  return each.includes(null) ? null : true;
+}
+
+/** How many hardware copies of each filter a device makes: one per uplink for a shared block. */
+function hardwareCopies(device: string, blocks: SharedBlocks): number {
+  const index = blockIndexOf(device);
+  return index === null ? 1 : Math.max(1, blocks.members(index).length);
 }
 
 /**
@@ -93,7 +115,11 @@ function ownPort(driver: TcDriver): (portid: number) => boolean {
  * (with a warning) when netlink notifications cannot be had: the periodic
  * resync still repairs, later.
  */
-export function startDriftWatch(sink: TcSink, driver: TcDriver): RunningWatch | null {
+export function startDriftWatch(
+  sink: TcSink,
+  driver: TcDriver,
+  blocks?: SharedBlocks,
+): RunningWatch | null {
   let monitor: RtnetlinkMonitor;
   try {
     monitor = new RtnetlinkMonitor();
@@ -103,7 +129,11 @@ export function startDriftWatch(sink: TcSink, driver: TcDriver): RunningWatch | 
     });
     return null;
   }
-  const watch = new DriftWatch(sink, { indexOf: interfaceIndex, isOwnPort: ownPort(driver) });
+  const watch = new DriftWatch(sink, {
+    indexOf: interfaceIndex,
+    isOwnPort: ownPort(driver),
+    blockMembers: (index) => blocks?.members(index) ?? [],
+  });
   const done = (async () => {
     try {
       for await (const event of monitor) watch.handle(event);

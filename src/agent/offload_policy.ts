@@ -32,6 +32,11 @@ export interface OffloadReports {
 export interface OffloadDeps {
   /** Whether a device has `hw-tc-offload` on (null: cannot tell). */
   hwTcOffload(device: string): boolean | null;
+  /**
+   * How many hardware copies a filter of the device has when all is well
+   * (`in_hw_count`: one per uplink bound to a shared block; default 1).
+   */
+  copies?(device: string): number;
   /** Reads a device back (for its filters' `in_hw` flags). */
   read(device: string): Promise<TcState>;
   /** Asks for every device to be synced again (some programs changed). */
@@ -104,10 +109,16 @@ export class OffloadPolicy {
     }
     const state = await this.deps.read(role.device);
     const offload = state.offload ?? new Map();
-    const inHardware = filters.filter((f) => offload.get(counterKey(f))?.inHw === true).length;
+    const copies = this.deps.copies?.(role.device) ?? 1;
+    // In hardware: held by every device that should hold it (each uplink of a shared block).
+    const held = (f: TcFilter) => {
+      const where = offload.get(counterKey(f));
+      return where?.inHw === true && (copies === 1 || where.inHwCount >= copies);
+    };
+    const inHardware = filters.filter(held).length;
     this.deps.reports.status(role.device, inHardware, filters.length - inHardware);
     const refused = checkProgram(filters).filters.filter((check) =>
-      check.classification === "hardware" && offload.get(counterKey(check.filter))?.inHw !== true
+      check.classification === "hardware" && !held(check.filter)
     );
     if (refused.length === 0) {
       this.#warned.delete(role.device);

@@ -28,11 +28,17 @@ import type { PodNotices } from "./enforcement_reports.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { ApplyOptions, RulesChange, RulesResult, RulesSink } from "./sink.ts";
 
-/** Where a VF sits: its representor, its PF's uplink representor and its e-switch. */
+/**
+ * Where a VF sits: its representor, where its PF's uplink checks go (the
+ * uplink representor, or a VF-LAG bond's shared block, `block:N`) and its
+ * e-switch.
+ */
 export interface VfPlacement {
   representor: string;
   uplink: string;
   switchId: string;
+  /** For a shared block: the uplinks bound to it. */
+  uplinkMembers?: string[];
 }
 
 /** Maps a VF's PCI address to where it sits (src/sriov/representor.ts). */
@@ -110,6 +116,8 @@ export class TcSink implements RulesSink {
   readonly #ahead = new Map<string, string>();
   /** Per device, what its program enforces, as last applied (src/tc/transition.ts). */
   readonly #enforced = new Map<string, Omit<Carried, "predecessor">>();
+  /** Per shared block (as a device), the uplinks it was last placed on. */
+  readonly #blockMembers = new Map<string, string[]>();
 
   /**
    * `allRepresentors` lists the node's representors (VFs and uplinks); after
@@ -270,7 +278,7 @@ export class TcSink implements RulesSink {
   async #transition(roles: DeviceRole[], cause: string): Promise<DeviceRole[]> {
     const carried = new Map<string, Carried>();
     for (const role of roles) {
-      const known = this.#enforced.get(role.device);
+      const known = this.#enforced.get(role.device) ?? this.#inherited(role.device);
       if (known) carried.set(role.device, { ...known, predecessor: [] });
       else carried.set(role.device, await this.#read(role.device));
     }
@@ -301,6 +309,22 @@ export class TcSink implements RulesSink {
       });
     }
     return final;
+  }
+
+  /**
+   * What an uplink enforced before it became a port of a VF-LAG bond, for
+   * the bond's block; or the block's, for an uplink leaving it. Conntrack
+   * zones are the node's, not a device's: the zones seen there were seen.
+   */
+  #inherited(device: string): Omit<Carried, "predecessor"> | undefined {
+    const sources = this.#blockMembers.get(device) ??
+      [...this.#blockMembers].filter(([, members]) => members.includes(device)).map(([b]) => b);
+    const known = sources.map((d) => this.#enforced.get(d)).filter((e) => e !== undefined);
+    if (known.length === 0) return undefined;
+    return {
+      sender: known.some((e) => e.sender),
+      receivers: new Set(known.flatMap((e) => [...e.receivers])),
+    };
   }
 
   /** What a device not yet synced here carries, read from the kernel (nothing when absent). */
@@ -371,6 +395,7 @@ export class TcSink implements RulesSink {
         held.add(where.representor);
         continue;
       }
+      if (where.uplinkMembers) this.#blockMembers.set(where.uplink, where.uplinkMembers);
       placed.set(key, { rules, ...where, zone });
     }
     return { placed, errors, held };

@@ -33,6 +33,12 @@ export function findDrift(current: TcState, applied: TcProgram): Drift | null {
   if (!current.clsact) {
     return { reason: "qdisc_missing", detail: "the clsact qdisc is gone, and our filters with it" };
   }
+  if ((current.unbound ?? []).length > 0) {
+    return {
+      reason: "qdisc_missing",
+      detail: `uplinks not bound to the shared block: ${current.unbound!.join(", ")}`,
+    };
+  }
   const have = new Map(current.filters.filter(isMarked).map((f) => [key(f), f]));
   const missing: string[] = [];
   const changed: string[] = [];

@@ -121,6 +121,13 @@ export interface TcState {
   ingressQdisc?: boolean;
   /** Other qdiscs found (not ours: reported, never deleted). */
   foreignQdiscs: string[];
+  /**
+   * A netdev's clsact ingress bound to a shared block (src/tc/blocks.ts):
+   * its index. Its filters are the block's, read and written there.
+   */
+  ingressBlock?: number;
+  /** A shared block: the uplinks it is to be bound to and is not (a bind is due). */
+  unbound?: string[];
   filters: TcFilter[];
   /** Filters the parser could not represent (not ours: reported, never deleted). */
   foreignFilters?: string[];
@@ -157,7 +164,11 @@ export function chainGeneration(chain: number): number {
 
 /** Structured changes to a representor, applied in order by a driver. */
 export type TcCommand =
-  | { op: "qdisc-add" }
+  | {
+    op: "qdisc-add";
+    /** The shared block to bind the clsact's ingress to (an uplink of a VF-LAG bond). */
+    block?: number;
+  }
   | { op: "qdisc-del"; kind?: "clsact" | "ingress" }
   | { op: "filter-add"; filter: TcFilter }
   | { op: "filter-replace"; filter: TcFilter }

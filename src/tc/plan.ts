@@ -17,6 +17,7 @@ import {
 import { isMarked } from "./model.ts";
 import { filterText, sameFilters } from "./compare.ts";
 import { planInPlace } from "./in_place.ts";
+import { blockIndexOf, isAgentBlock } from "./blocks.ts";
 
 /** The plan for one representor. */
 export interface Plan {
@@ -184,6 +185,9 @@ export function planUpdate(
   const ours = current.filters.filter((f) => isOurs(f) && !staleHook(f));
   const foreign = [...others.map(describe), ...(current.foreignFilters ?? [])];
   const ahead = foreignAhead(others, probe);
+  if (current.ingressBlock !== undefined && blockIndexOf(current.device) === null) {
+    return planOffSharedBlock(current.device, current.ingressBlock, probe, foreign);
+  }
   const qdisc = current.clsact || onIngressQdisc;
   if (!probe.enabled) {
     if (!qdisc) return { commands: [], generation: 0, foreign, ahead, deferred };
@@ -206,37 +210,84 @@ export function planUpdate(
     );
   }
   if (!qdisc) {
-    const program = probe;
     return {
-      commands: [
-        { op: "qdisc-add" },
-        ...program.filters.filter((f) => f.chain !== 0).map((filter): TcCommand => ({
-          op: "filter-add",
-          filter,
-        })),
-        ...program.filters.filter((f) => f.chain === 0).map((filter): TcCommand => ({
-          op: "filter-add",
-          filter,
-        })),
-      ],
+      commands: freshProgram(probe),
       generation: 1,
       foreign,
       ahead,
       deferred,
     };
   }
+  // A shared block some of whose uplinks are not bound to it: they are bound first.
+  const bind: TcCommand[] = (current.unbound ?? []).length > 0 ? [{ op: "qdisc-add" }] : [];
+  const plan = planOnQdisc(desiredAt, ours, stale, staleDeletes, predecessor, shared);
+  return {
+    ...plan,
+    commands: [...bind, ...plan.commands],
+    foreign,
+    ahead,
+    deferred,
+  };
+}
+
+/**
+ * An uplink whose clsact is bound to a shared block of the agent's (it left
+ * its bond): its own clsact replaces it, with the whole program. A block
+ * of another tool's is left alone.
+ */
+function planOffSharedBlock(
+  device: string,
+  block: number,
+  probe: TcProgram,
+  foreign: string[],
+): Plan {
+  if (!probe.enabled) return { commands: [], generation: 0, foreign, ahead: [], deferred: 0 };
+  if (!isAgentBlock(block)) {
+    throw new Error(
+      `${device}'s clsact is bound to shared block ${block}, not one of the agent's: ` +
+        `left alone (delete it to let the agent program the device)`,
+    );
+  }
+  return {
+    commands: [{ op: "qdisc-del" }, ...freshProgram(probe)],
+    generation: 1,
+    foreign,
+    ahead: [],
+    deferred: 0,
+  };
+}
+
+/** A program written where there is no qdisc: the qdisc, its chains, then its dispatch. */
+function freshProgram(program: TcProgram): TcCommand[] {
+  return [
+    { op: "qdisc-add" },
+    ...program.filters.filter((f) => f.chain !== 0).map((filter): TcCommand => ({
+      op: "filter-add",
+      filter,
+    })),
+    ...program.filters.filter((f) => f.chain === 0).map((filter): TcCommand => ({
+      op: "filter-add",
+      filter,
+    })),
+  ];
+}
+
+/** The plan where our qdisc is in place: an edit, a new generation, or nothing. */
+function planOnQdisc(
+  desiredAt: (generation: number) => TcProgram,
+  ours: TcFilter[],
+  stale: TcFilter[],
+  staleDeletes: TcCommand[],
+  predecessor: TcFilter[],
+  shared: Set<string>,
+): Pick<Plan, "commands" | "generation" | "program"> {
+  const predecessorDeletes = predecessor.map((filter): TcCommand => ({ op: "filter-del", filter }));
   const referenced = referencedGenerations(ours);
   if (referenced.size === 1) {
     const [generation] = referenced;
     const program = desiredAt(generation);
     if (sameFilters(ours, program.filters)) {
-      return {
-        commands: [...staleDeletes, ...predecessorDeletes],
-        generation,
-        foreign,
-        ahead,
-        deferred,
-      };
+      return { commands: [...staleDeletes, ...predecessorDeletes], generation };
     }
     // A change of allow filters only is edited in place (./in_place.ts); a takeover or a
     // move off a hook always writes a new generation.
@@ -244,14 +295,7 @@ export function planUpdate(
       ? planInPlace(ours, program, shared)
       : null;
     if (edit) {
-      return {
-        commands: edit.commands,
-        generation,
-        foreign,
-        ahead,
-        deferred,
-        program: edit.program,
-      };
+      return { commands: edit.commands, generation, program: edit.program };
     }
   }
   let generation = 1;
@@ -283,5 +327,5 @@ export function planUpdate(
     ...staleDeletes,
     ...predecessorDeletes,
   );
-  return { commands, generation, foreign, ahead, deferred };
+  return { commands, generation };
 }

@@ -8,6 +8,7 @@ import { checkInterfaceName } from "../cluster/validate.ts";
 import type { FlowerMatch, Hook, TcAction, TcCommand, TcFilter } from "./model.ts";
 import { blockMask } from "./ports.ts";
 import { checkedCookie } from "./cookie.ts";
+import { blockIndexOf } from "./blocks.ts";
 
 /** A value that must not reach a tc batch file. */
 export class UnsafeTcInput extends Error {
@@ -22,11 +23,29 @@ function token(value: string | number): string {
   return text;
 }
 
-/** Checks a device name for use in tc commands; throws {@link UnsafeTcInput}. */
+/**
+ * Checks a device name for use in tc commands: a netdev, or a shared block
+ * (`block:N`, src/tc/blocks.ts); throws {@link UnsafeTcInput}.
+ */
 export function checkedDevice(device: string): string {
+  if (blockIndexOf(device) !== null) return device;
   const problem = checkInterfaceName(device);
   if (problem) throw new UnsafeTcInput(problem);
   return device;
+}
+
+/** A netdev name, checked; a shared block is refused ({@link UnsafeTcInput}). */
+export function checkedNetdev(device: string): string {
+  const problem = checkInterfaceName(device);
+  if (problem) throw new UnsafeTcInput(problem);
+  return device;
+}
+
+/** Where a filter or chain command points: `dev DEV HOOK`, or `block N` for a shared block. */
+export function targetText(device: string, hook: Hook): string[] {
+  const block = blockIndexOf(device);
+  if (block !== null) return ["block", token(block)];
+  return ["dev", checkedNetdev(device), hook];
 }
 
 function matchText(match: FlowerMatch): string[] {
@@ -91,9 +110,7 @@ function filterHead(verb: string, device: string, filter: TcFilter): string[] {
   return [
     "filter",
     verb,
-    "dev",
-    checkedDevice(device),
-    filter.hook,
+    ...targetText(device, filter.hook),
     "protocol",
     token(filter.protocol),
     "prio",
@@ -123,16 +140,21 @@ export function filterDeleteCommand(device: string, filter: TcFilter): string {
 
 /** `chain del ...`: removes a chain and every filter in it. */
 export function chainDeleteCommand(device: string, hook: Hook, chain: number): string {
-  return ["chain", "del", "dev", checkedDevice(device), hook, "chain", token(chain)].join(" ");
+  return ["chain", "del", ...targetText(device, hook), "chain", token(chain)].join(" ");
 }
 
-/** `qdisc add|del ... clsact` (or `ingress`, the Go agent's qdisc, to delete). */
+/**
+ * `qdisc add|del ... clsact` (or `ingress`, the Go agent's qdisc, to
+ * delete); an add with `block` binds the clsact's ingress to that shared block.
+ */
 export function clsactCommand(
   verb: "add" | "del",
   device: string,
   kind: "clsact" | "ingress" = "clsact",
+  block?: number,
 ): string {
-  return ["qdisc", verb, "dev", checkedDevice(device), kind].join(" ");
+  const shared = block === undefined ? [] : ["ingress_block", token(block)];
+  return ["qdisc", verb, "dev", checkedNetdev(device), ...shared, kind].join(" ");
 }
 
 /** Renders commands as `tc -batch` text (one command per line). */
@@ -140,7 +162,7 @@ export function batchText(device: string, commands: TcCommand[]): string {
   const lines = commands.map((command) => {
     switch (command.op) {
       case "qdisc-add":
-        return clsactCommand("add", device);
+        return clsactCommand("add", device, "clsact", command.block);
       case "qdisc-del":
         return clsactCommand("del", device, command.kind);
       case "filter-add":

@@ -102,6 +102,7 @@ const GUEST_RUNS: { file: string; filter?: string; seconds: number }[] = [
   { file: "takeover_guest.ts", seconds: 300 },
   { file: "repair_guest.ts", seconds: 480 },
   { file: "offload_guest.ts", seconds: 480 },
+  { file: "vflag_guest.ts", seconds: 300 },
 ];
 
 Deno.test({

@@ -118,6 +118,36 @@ export class FakeSysfs {
     }
   }
 
+  /**
+   * Adds a bond (a virtual netdev with `ifindex` and `bonding/`) and
+   * enslaves `ports` to it: each port's `master` links to the bond, and the
+   * bond's `lower_<port>` to each port.
+   */
+  async addBond(name: string, ifindex: number, ports: string[]): Promise<void> {
+    await this.#addNetdev({ name });
+    const dir = this.#netdevDirs.get(name)!;
+    await Deno.writeTextFile(`${dir}/ifindex`, `${ifindex}\n`);
+    await Deno.mkdir(`${dir}/bonding`);
+    for (const port of ports) await this.enslave(name, port);
+  }
+
+  /** Makes `port` a port of `bond` (its `master` and the bond's `lower_<port>`). */
+  async enslave(bond: string, port: string): Promise<void> {
+    const portDir = this.#netdevDirs.get(port);
+    if (portDir === undefined) throw new Error(`fake sysfs: no netdev ${port}`);
+    await Deno.symlink(`${this.root}/class/net/${bond}`, `${portDir}/master`);
+    await Deno.symlink(
+      `${this.root}/class/net/${port}`,
+      `${this.#netdevDirs.get(bond)}/lower_${port}`,
+    );
+  }
+
+  /** Takes `port` out of its bond. */
+  async release(bond: string, port: string): Promise<void> {
+    await Deno.remove(`${this.#netdevDirs.get(port)}/master`);
+    await Deno.remove(`${this.#netdevDirs.get(bond)}/lower_${port}`);
+  }
+
   /** Renames a netdev the way the kernel does: its directory and class/net entry. */
   async renameNetdev(from: string, to: string): Promise<void> {
     const dir = this.#netdevDirs.get(from);

@@ -11,7 +11,8 @@ import {
   type TcState,
 } from "../../tc/model.ts";
 import { parseFilterShow, parseQdiscShow } from "./tc_json.ts";
-import { batchText, checkedDevice } from "../../tc/serialize.ts";
+import { batchText, checkedDevice, targetText } from "../../tc/serialize.ts";
+import { blockIndexOf } from "../../tc/blocks.ts";
 import {
   DeviceMissing,
   type DriverStats,
@@ -46,6 +47,7 @@ export class CmdlineDriver implements TcDriver {
 
   async read(device: string): Promise<TcState> {
     checkedDevice(device);
+    if (blockIndexOf(device) !== null) return await this.#readBlock(device);
     const qdiscs = parseQdiscShow(
       await this.#tc(device, ["-json", "qdisc", "show", "dev", device]),
     );
@@ -56,6 +58,8 @@ export class CmdlineDriver implements TcDriver {
       filters: [],
     };
     if (qdiscs.ingress && !qdiscs.clsact) state.ingressQdisc = true;
+    // Bound to a shared block, its filters are the block's: read there (src/drivers/shared_block.ts).
+    if (qdiscs.ingressBlock !== undefined) return { ...state, ingressBlock: qdiscs.ingressBlock };
     if (!qdiscs.clsact && !qdiscs.ingress) return state;
     const foreign: string[] = [];
     const counters = new Map<string, FilterCounter>();
@@ -79,17 +83,42 @@ export class CmdlineDriver implements TcDriver {
     return state;
   }
 
+  /**
+   * A shared block's filters (all on its ingress side); the uplinks it is
+   * bound to are read by src/drivers/shared_block.ts. A block no device is
+   * bound to does not exist: it has no filters.
+   */
+  async #readBlock(device: string): Promise<TcState> {
+    const text = await this.#blockShow(device);
+    const parsed = parseFilterShow(text, "ingress");
+    parsed.filters.sort((a, b) => a.chain - b.chain);
+    return {
+      device,
+      clsact: text !== "",
+      foreignQdiscs: [],
+      filters: parsed.filters,
+      foreignFilters: parsed.foreign,
+      counters: parsed.counters,
+      offload: parsed.offload,
+    };
+  }
+
+  /** `tc -s -json filter show block N`; "" when no device is bound to the block. */
+  async #blockShow(device: string): Promise<string> {
+    const args = ["-s", "-json", "filter", "show", ...targetText(device, "ingress")];
+    try {
+      return await this.#tc(device, args);
+    } catch (error) {
+      if (error instanceof TcError && /Cannot find block/.test(error.message)) return "";
+      throw error;
+    }
+  }
+
   async counters(device: string): Promise<Map<string, FilterCounter>> {
     checkedDevice(device);
-    const text = await this.#tc(device, [
-      "-s",
-      "-json",
-      "filter",
-      "show",
-      "dev",
-      device,
-      "ingress",
-    ]);
+    const text = blockIndexOf(device) !== null
+      ? await this.#blockShow(device)
+      : await this.#tc(device, ["-s", "-json", "filter", "show", ...targetText(device, "ingress")]);
     return parseFilterShow(text, "ingress").counters;
   }
 

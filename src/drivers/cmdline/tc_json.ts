@@ -232,23 +232,28 @@ export function parseFilterShow(text: string, hook: Hook, chain = 0): ParsedFilt
 }
 
 /**
- * Parses `tc -json qdisc show dev DEV`: whether clsact is there, whether an
- * `ingress` qdisc is (the Go agent's layout), and the other qdisc kinds.
+ * Parses `tc -json qdisc show dev DEV`: whether clsact is there (and the
+ * shared block its ingress is bound to), whether an `ingress` qdisc is (the
+ * Go agent's layout), and the other qdisc kinds.
  */
 export function parseQdiscShow(
   text: string,
-): { clsact: boolean; ingress: boolean; others: string[] } {
+): { clsact: boolean; ingress: boolean; others: string[]; ingressBlock?: number } {
   const trimmed = text.trim();
   const entries: Json = trimmed === "" ? [] : JSON.parse(trimmed);
   if (!Array.isArray(entries)) throw new Error("tc qdisc show: want a JSON list");
   let clsact = false;
   let ingress = false;
+  let ingressBlock: number | undefined;
   const others: string[] = [];
   for (const entry of entries) {
     if (!isObject(entry)) continue;
-    if (entry.kind === "clsact") clsact = true;
-    else if (entry.kind === "ingress") ingress = true;
-    else if (typeof entry.kind === "string") others.push(entry.kind);
+    if (entry.kind === "clsact" || entry.kind === "ingress") {
+      if (entry.kind === "clsact") clsact = true;
+      else ingress = true;
+      const block = entry.ingress_block;
+      if (typeof block === "number" && Number.isInteger(block) && block > 0) ingressBlock = block;
+    } else if (typeof entry.kind === "string") others.push(entry.kind);
   }
-  return { clsact, ingress, others };
+  return { clsact, ingress, others, ...(ingressBlock === undefined ? {} : { ingressBlock }) };
 }

@@ -20,7 +20,8 @@ import {
   type TcFilter,
   type TcState,
 } from "../../tc/model.ts";
-import { batchText, checkedDevice } from "../../tc/serialize.ts";
+import { batchText, checkedDevice, checkedNetdev, targetText } from "../../tc/serialize.ts";
+import { blockIndexOf } from "../../tc/blocks.ts";
 import {
   DeviceMissing,
   type DriverStats,
@@ -30,7 +31,7 @@ import {
 } from "../../tc/driver.ts";
 import { errnoText, isNoDevice } from "./errno.ts";
 import { interfaceIndex, NetlinkSocket, NetlinkSocketError, SEND_BYTES } from "./socket.ts";
-import { filterDumpRequest, qdiscDumpRequest, writeCommand } from "./tc_encode.ts";
+import { filterDumpRequest, qdiscDumpRequest, type TcTarget, writeCommand } from "./tc_encode.ts";
 import { type DecodedFilter, decodeFilter, decodeQdisc } from "./tc_decode.ts";
 import {
   decodeAck,
@@ -184,10 +185,16 @@ export class NetlinkDriver implements TcDriver {
   }
 
   async #index(device: string): Promise<number> {
-    checkedDevice(device);
+    checkedNetdev(device);
     const index = await this.#guarded(device, () => Promise.resolve(interfaceIndex(device)));
     if (index === 0) throw new DeviceMissing(device, "device not found");
     return index;
+  }
+
+  /** Where requests for `device` point: its ifindex, or the shared block it names. */
+  async #target(device: string): Promise<TcTarget> {
+    const block = blockIndexOf(checkedDevice(device));
+    return block !== null ? { block } : await this.#index(device);
   }
 
   /**
@@ -249,7 +256,7 @@ export class NetlinkDriver implements TcDriver {
    * Writes a step's requests back to back, each with its own sequence
    * number, giving the event loop a turn now and then.
    */
-  async #encode(ifindex: number, step: TcCommand[], pacer: Pacer): Promise<EncodedStep> {
+  async #encode(ifindex: TcTarget, step: TcCommand[], pacer: Pacer): Promise<EncodedStep> {
     // About 250 bytes per filter: one buffer for the whole step, rarely regrown.
     const writer = new NetlinkWriter(step.length * 256);
     const seqs = step.map(() => this.#nextSeq());
@@ -306,11 +313,11 @@ export class NetlinkDriver implements TcDriver {
   }
 
   /** Every filter of one hook, every chain at once, decoded with its counter. */
-  #filterDump(device: string, ifindex: number, hook: Hook): Promise<DecodedFilter[]> {
+  #filterDump(device: string, target: TcTarget, hook: Hook): Promise<DecodedFilter[]> {
     return this.#dump(
       device,
-      filterDumpRequest(ifindex, hook),
-      `filter show dev ${device} ${hook}`,
+      filterDumpRequest(target, hook),
+      `filter show ${targetText(device, hook).join(" ")}`,
       decodeFilter,
     );
   }
@@ -320,34 +327,38 @@ export class NetlinkDriver implements TcDriver {
   }
 
   async #read(device: string): Promise<TcState> {
-    const ifindex = await this.#index(device);
-    const kinds = (await this.#dump(
-      device,
-      qdiscDumpRequest(ifindex),
-      `qdisc show dev ${device}`,
-      decodeQdisc,
-    ))
-      .filter((q) => q.ifindex === ifindex)
-      .map((q) => q.kind);
-    const state: TcState = {
-      device,
-      clsact: kinds.includes("clsact"),
-      foreignQdiscs: kinds.filter((kind) =>
+    const target = await this.#target(device);
+    const state: TcState = { device, clsact: true, foreignQdiscs: [], filters: [] };
+    // A shared block has no qdisc of its own: its filters are read, its bindings are read by
+    // src/drivers/shared_block.ts. A block no device is bound to dumps nothing.
+    let hooks: readonly Hook[] = ["ingress"];
+    if (typeof target === "number") {
+      const qdiscs = (await this.#dump(
+        device,
+        qdiscDumpRequest(target),
+        `qdisc show dev ${device}`,
+        decodeQdisc,
+      )).filter((q) => q.ifindex === target);
+      const kinds = qdiscs.map((q) => q.kind);
+      state.clsact = kinds.includes("clsact");
+      state.foreignQdiscs = kinds.filter((kind) =>
         kind !== "clsact" && kind !== "ingress" && !isDefaultQdisc(kind)
-      ),
-      filters: [],
-    };
-    const ingressQdisc = !state.clsact && kinds.includes("ingress");
-    if (ingressQdisc) state.ingressQdisc = true;
-    if (!state.clsact && !ingressQdisc) return state;
+      );
+      const ingressQdisc = !state.clsact && kinds.includes("ingress");
+      if (ingressQdisc) state.ingressQdisc = true;
+      const ingressBlock = qdiscs.find((q) => q.ingressBlock !== undefined)?.ingressBlock;
+      if (ingressBlock !== undefined) return { ...state, ingressBlock };
+      if (!state.clsact && !ingressQdisc) return state;
+      // An ingress qdisc has one block: asked for "egress", the kernel dumps it again.
+      if (state.clsact) hooks = HOOKS;
+    }
     const foreign: string[] = [];
     const counters = new Map<string, FilterCounter>();
     const offload = new Map<string, FilterOffload>();
-    // An ingress qdisc has one block: asked for "egress", the kernel dumps it again.
     const pacer = new Pacer();
-    for (const hook of state.clsact ? HOOKS : ["ingress" as const]) {
+    for (const hook of hooks) {
       const filters: TcFilter[] = [];
-      const dumped = await this.#filterDump(device, ifindex, hook);
+      const dumped = await this.#filterDump(device, target, hook);
       for (let i = 0; i < dumped.length; i++) {
         if (i % CHECK_EVERY === 0) await pacer.pace();
         const decoded = dumped[i];
@@ -373,8 +384,8 @@ export class NetlinkDriver implements TcDriver {
   counters(device: string): Promise<Map<string, FilterCounter>> {
     return this.#exclusive(async () => {
       const counters = new Map<string, FilterCounter>();
-      const ifindex = await this.#index(device);
-      for (const entry of await this.#filterDump(device, ifindex, "ingress")) {
+      const target = await this.#target(device);
+      for (const entry of await this.#filterDump(device, target, "ingress")) {
         if (entry && "filter" in entry && entry.counter) {
           counters.set(counterKey(entry.filter), entry.counter);
         }
@@ -389,7 +400,7 @@ export class NetlinkDriver implements TcDriver {
 
   async #apply(device: string, commands: TcCommand[]): Promise<void> {
     if (commands.length === 0) return;
-    const ifindex = await this.#index(device);
+    const ifindex = await this.#target(device);
     // Everything is encoded (and so validated) before the first request goes out.
     const pacer = new Pacer();
     const steps: EncodedStep[] = [];

@@ -68,6 +68,8 @@ export interface TcEvent {
   type: TcChange;
   /** Port id of the netlink socket that made the change (0: the kernel itself). */
   portid: number;
+  /** A filter or chain of a shared block (ifindex -1): the block's index. */
+  block?: number;
 }
 
 /** Notifications were lost (or could not be read): read everything again. */
@@ -99,11 +101,15 @@ export function decodeMonitorMessage(message: NetlinkMessage): MonitorEvent | nu
   if (payload.length < RTNL.TCMSG_SIZE) {
     throw new NetlinkFormatError(`netlink: TC message of ${payload.length} bytes`);
   }
+  const ifindex = dataView(payload).getInt32(4, true);
+  // TCM_IFINDEX_MAGIC_BLOCK: the change is to a shared block, whose index is the parent field.
+  const block = ifindex === -1 ? dataView(payload).getUint32(12, true) : undefined;
   return {
     kind: "tc",
-    ifindex: dataView(payload).getInt32(4, true),
+    ifindex,
     type: change,
     portid: message.pid,
+    ...(block === undefined ? {} : { block }),
   };
 }
 

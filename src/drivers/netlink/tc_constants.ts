@@ -18,7 +18,10 @@ export const RTM = {
 } as const;
 
 /** Top-level TC attributes. */
-export const TCA = { KIND: 1, OPTIONS: 2, CHAIN: 11 } as const;
+export const TCA = { KIND: 1, OPTIONS: 2, CHAIN: 11, INGRESS_BLOCK: 13 } as const;
+
+/** `tcm_ifindex` of a request for a shared block (`tcm_parent` then holds the block index). */
+export const TCM_IFINDEX_MAGIC_BLOCK = 0xffffffff;
 
 /** Handles and parents of the clsact qdisc and its two hooks. */
 export const CLSACT = {

@@ -68,11 +68,19 @@ export function decodeTcMessage(message: NetlinkMessage): { tcmsg: Tcmsg; attrs:
   };
 }
 
-/** A qdisc from a qdisc dump: its device and kind. */
-export function decodeQdisc(message: NetlinkMessage): { ifindex: number; kind: string } {
+/** A qdisc from a qdisc dump: its device and kind, and the shared block its ingress is bound to. */
+export function decodeQdisc(
+  message: NetlinkMessage,
+): { ifindex: number; kind: string; ingressBlock?: number } {
   const { tcmsg, attrs } = decodeTcMessage(message);
   const kind = attrs.find((a) => a.type === TCA.KIND);
-  return { ifindex: tcmsg.ifindex, kind: kind ? attr.string(kind) : "" };
+  const block = attrs.find((a) => a.type === TCA.INGRESS_BLOCK);
+  const ingressBlock = block ? attr.u32(block) : 0;
+  return {
+    ifindex: tcmsg.ifindex,
+    kind: kind ? attr.string(kind) : "",
+    ...(ingressBlock > 0 ? { ingressBlock } : {}),
+  };
 }
 
 /** A chain id from a chain dump. */
@@ -343,7 +351,8 @@ export type DecodedFilter =
 /** Decodes one RTM_NEWTFILTER message of a dump. */
 export function decodeFilter(message: NetlinkMessage): DecodedFilter {
   const { tcmsg, attrs } = decodeTcMessage(message);
-  const hook = hookOfParent(tcmsg.parent);
+  // A shared block's filter names the block (magic ifindex, index as parent): all are ingress.
+  const hook = tcmsg.ifindex === -1 ? "ingress" : hookOfParent(tcmsg.parent);
   const options = attrs.find((a) => a.type === TCA.OPTIONS);
   if (!options) return null; // per-prio header, no filter of its own
   const chainAttr = attrs.find((a) => a.type === TCA.CHAIN);

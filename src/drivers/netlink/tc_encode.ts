@@ -24,6 +24,7 @@ import {
   RTM,
   TC_ACT,
   TCA,
+  TCM_IFINDEX_MAGIC_BLOCK,
   TCMSG_SIZE,
 } from "./tc_constants.ts";
 
@@ -37,6 +38,19 @@ function checked(name: string, value: number, max: number, min = 0): number {
     throw new UnsafeTcInput(`${name} ${value} is out of range ${min}-${max}`);
   }
   return value;
+}
+
+/** Where a request points: a netdev by its ifindex, or a shared block by its index. */
+export type TcTarget = number | { block: number };
+
+function targetIndex(target: TcTarget): number {
+  return typeof target === "number" ? target : TCM_IFINDEX_MAGIC_BLOCK;
+}
+
+/** The parent of a hook's filters: the clsact hook, or for a shared block its index. */
+function targetParent(target: TcTarget, hook: Hook): number {
+  if (typeof target === "number") return hookParent(hook);
+  return checked("block", target.block, 0xffffffff, 1);
 }
 
 /** Starts a TC message (nlmsghdr + tcmsg); the caller writes attributes and ends it. */
@@ -68,25 +82,29 @@ const DUMP = NL.F_REQUEST | NL.F_DUMP;
 function writeClsact(
   w: NetlinkWriter,
   verb: "add" | "del",
-  ifindex: number,
+  target: TcTarget,
   seq: number,
   kind: "clsact" | "ingress" = "clsact",
+  block?: number,
 ): void {
+  if (typeof target !== "number") throw new UnsafeTcInput("a shared block has no qdisc of its own");
   startTc(
     w,
     verb === "add" ? RTM.NEWQDISC : RTM.DELQDISC,
     verb === "add" ? CREATE_EXCL : NL.F_REQUEST,
     seq,
-    ifindex,
+    target,
     CLSACT.parent,
     CLSACT.handle,
-  ).string(TCA.KIND, kind).endMessage();
+  ).string(TCA.KIND, kind);
+  if (block !== undefined) w.u32(TCA.INGRESS_BLOCK, checked("block", block, 0xffffffff, 1));
+  w.endMessage();
 }
 
 function writeChain(
   w: NetlinkWriter,
   verb: "add" | "del",
-  ifindex: number,
+  target: TcTarget,
   hook: Hook,
   chain: number,
   seq: number,
@@ -96,8 +114,8 @@ function writeChain(
     verb === "add" ? RTM.NEWCHAIN : RTM.DELCHAIN,
     verb === "add" ? CREATE_EXCL : NL.F_REQUEST,
     seq,
-    ifindex,
-    hookParent(hook),
+    targetIndex(target),
+    targetParent(target, hook),
   ).u32(TCA.CHAIN, checked("chain", chain, 0xffffffff)).endMessage();
 }
 
@@ -109,22 +127,27 @@ export function qdiscDumpRequest(ifindex: number): NetlinkRequest {
 /** `chain add|del dev D HOOK chain N`. */
 export function chainRequest(
   verb: "add" | "del",
-  ifindex: number,
+  target: TcTarget,
   hook: Hook,
   chain: number,
 ): NetlinkRequest {
-  return single((w) => writeChain(w, verb, ifindex, hook, chain, 0));
+  return single((w) => writeChain(w, verb, target, hook, chain, 0));
 }
 
-/** `chain show dev D HOOK`. */
-export function chainDumpRequest(ifindex: number, hook: Hook): NetlinkRequest {
-  return single((w) => startTc(w, RTM.GETCHAIN, DUMP, 0, ifindex, hookParent(hook)).endMessage());
+/** `chain show dev D HOOK` (or `block N`). */
+export function chainDumpRequest(target: TcTarget, hook: Hook): NetlinkRequest {
+  return single((w) =>
+    startTc(w, RTM.GETCHAIN, DUMP, 0, targetIndex(target), targetParent(target, hook)).endMessage()
+  );
 }
 
-/** `filter show dev D HOOK [chain N]`: every chain of the hook when `chain` is absent. */
-export function filterDumpRequest(ifindex: number, hook: Hook, chain?: number): NetlinkRequest {
+/**
+ * `filter show dev D HOOK [chain N]` (or `block N`): every chain of the
+ * hook when `chain` is absent.
+ */
+export function filterDumpRequest(target: TcTarget, hook: Hook, chain?: number): NetlinkRequest {
   return single((w) => {
-    startTc(w, RTM.GETTFILTER, DUMP, 0, ifindex, hookParent(hook));
+    startTc(w, RTM.GETTFILTER, DUMP, 0, targetIndex(target), targetParent(target, hook));
     if (chain !== undefined) w.u32(TCA.CHAIN, checked("chain", chain, 0xffffffff));
     w.endMessage();
   });
@@ -344,7 +367,7 @@ function writeFilter(
   w: NetlinkWriter,
   type: number,
   flags: number,
-  ifindex: number,
+  target: TcTarget,
   filter: TcFilter,
   seq: number,
 ): void {
@@ -355,7 +378,8 @@ function writeFilter(
   if (cookie && filter.actions.length === 0) {
     throw new UnsafeTcInput("a tc cookie needs an action to carry it");
   }
-  startTc(w, type, flags, seq, ifindex, hookParent(filter.hook), handle, filterInfo(filter))
+  const parent = targetParent(target, filter.hook);
+  startTc(w, type, flags, seq, targetIndex(target), parent, handle, filterInfo(filter))
     .u32(TCA.CHAIN, checked("chain", filter.chain, 0xffffffff))
     .string(TCA.KIND, "flower")
     .begin(TCA.OPTIONS);
@@ -386,7 +410,7 @@ const FILTER_FLAGS = {
  */
 export function writeCommand(
   w: NetlinkWriter,
-  ifindex: number,
+  ifindex: TcTarget,
   command: TcCommand,
   seq: number,
 ): void {
@@ -394,7 +418,7 @@ export function writeCommand(
     case "qdisc-add":
     case "qdisc-del":
       return command.op === "qdisc-add"
-        ? writeClsact(w, "add", ifindex, seq)
+        ? writeClsact(w, "add", ifindex, seq, "clsact", command.block)
         : writeClsact(w, "del", ifindex, seq, command.kind);
     case "filter-add":
       return writeFilter(w, RTM.NEWTFILTER, FILTER_FLAGS.add, ifindex, command.filter, seq);
@@ -408,6 +432,6 @@ export function writeCommand(
 }
 
 /** The request for one actuator command, on its own. */
-export function commandRequest(ifindex: number, command: TcCommand): NetlinkRequest {
+export function commandRequest(ifindex: TcTarget, command: TcCommand): NetlinkRequest {
   return single((w) => writeCommand(w, ifindex, command, 0));
 }
