@@ -9,6 +9,8 @@ import { podKey } from "../cluster/types.ts";
 import { createDriver } from "../drivers/factory.ts";
 import { computeNodeRules } from "../policy/engine.ts";
 import { RepresentorResolver } from "../sriov/representor.ts";
+import { bondAwareLookup } from "../agent/uplink_lookup.ts";
+import { SharedBlocks } from "../tc/blocks.ts";
 import type { TcFilter } from "../tc/model.ts";
 import { programKey, wireKey } from "../tc/simulator/endpoints.ts";
 import { loadKubeConfig } from "../watching/kubeconfig.ts";
@@ -27,8 +29,9 @@ export async function livePrograms(options: SimulateOptions): Promise<{
     node: options.node,
     networkPlugins: options.networkPlugins,
   });
-  const resolver = new RepresentorResolver(options.sysfsRoot);
-  const driver = createDriver(options.tcDriver);
+  const blocks = new SharedBlocks();
+  const resolver = bondAwareLookup(new RepresentorResolver(options.sysfsRoot), blocks);
+  const driver = createDriver(options.tcDriver, blocks);
   const programs = new Map<string, TcFilter[]>();
   const read = new Map<string, TcFilter[]>();
   const filtersOf = async (device: string) => {

@@ -17,6 +17,7 @@ function setup(
   hw: boolean,
   inHw: (device: string, key: string) => boolean = () => true,
   reported?: EnforcementReports,
+  copies?: (device: string) => number,
 ) {
   const kernel = new RecordingDriver(["p0", "rep7"]);
   const warnings: { pods: string[]; reason: string; message: string }[] = [];
@@ -34,6 +35,7 @@ function setup(
   const holder: { sink?: TcSink } = {};
   const policy = new OffloadPolicy(mode, {
     hwTcOffload: () => hw,
+    copies,
     read,
     resync: (cause) => {
       resyncs.push(cause);
@@ -152,4 +154,23 @@ Deno.test("offload gauges: a device that no longer carries a program loses its s
   await sink.apply([{ key: change.key, rules: null, previous: change.rules }]);
   assert.deepEqual(series(), []);
   assert.ok(!metrics.render().includes('device="rep7"'), "no series of rep7 is left");
+});
+
+Deno.test("offload auto: a shared block's filter held by one of its two uplinks is not in hardware", async () => {
+  // The uplink stands for a VF-LAG bond's block: each filter should be in both uplinks' NICs.
+  const copies = (device: string) => device === "p0" ? 2 : 1;
+  const { kernel, sink, warnings, status, change } = setup(
+    "auto",
+    true,
+    undefined,
+    undefined,
+    copies,
+  );
+  await sink.apply([change]);
+  const onUplink = kernel.programmed.get("p0")!;
+  assert.deepEqual(status.get("p0"), [0, onUplink.length]);
+  assert.deepEqual(status.get("rep7"), [kernel.programmed.get("rep7")!.length, 0]);
+  assert.equal(warnings.length, 1);
+  assert.equal(warnings[0].reason, NOT_OFFLOADED);
+  assert.match(warnings[0].message, /on p0 that the NIC should hold/);
 });
