@@ -23,6 +23,7 @@ import { inNetns, run, tryRun } from "../scenario/shell.ts";
 import { interfaceOf, type Topology, withTopology } from "../scenario/topology.ts";
 import { ADDRESS, PORT, streamManifests } from "./fixtures.ts";
 import { startPongServers, stopAll } from "./stream.ts";
+import { assertSameRead, readBoth } from "./common.ts";
 
 const BOND_IFINDEX = 4242;
 const BLOCK = BLOCK_INDEX_BASE + BOND_IFINDEX;
@@ -169,6 +170,12 @@ for (const name of ["cmdline", "netlink"] as const) {
         assert.ok(block.filters.length > 0 && block.filters.every(isOurs));
         assert.equal(block.filters.filter((f) => f.hook !== "ingress").length, 0);
         assert.deepEqual(block.unbound, []);
+        // Both drivers read the block and each uplink's binding alike.
+        for (const device of [blockDevice(BLOCK), ...both]) {
+          const { viaTc, viaNetlink } = await readBoth(device);
+          assertSameRead(viaNetlink, viaTc);
+        }
+        assert.equal((await readBoth(uplink)).viaTc.ingressBlock, BLOCK);
         assert.deepEqual(await verdicts(), { c: true, b: false, h2: true, h3: false });
         console.log(`block ${BLOCK}: ${block.filters.length} filters, bound to ${both.join(", ")}`);
 
