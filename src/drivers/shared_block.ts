@@ -9,7 +9,9 @@
  * change of blocks, `net/sched/sch_api.c` `qdisc_change`), so binding one
  * that has a clsact of its own deletes that first. Uplinks with no clsact
  * are bound first, those to be re-bound only once the block's filters are
- * written, so each moment without checks is one delete and one add long.
+ * written, so each moment without checks is one delete and one add long —
+ * unless every uplink had a program of its own: the first is then re-bound
+ * before the block's filters can be written.
  */
 import { log } from "../log/klog.ts";
 import { blockIndexOf, isAgentBlock, type SharedBlocks } from "../tc/blocks.ts";
@@ -42,7 +44,8 @@ export class SharedBlockDriver implements TcDriver {
     if (index === null) return await this.inner.read(device);
     const members = this.#members(device, index);
     const bindings = await Promise.all(members.map((m) => this.#binding(m, index)));
-    const unbound = members.filter((_, i) => bindings[i].binding !== "bound");
+    // An uplink that is gone cannot be bound: it is bound again when it comes back.
+    const unbound = members.filter((_, i) => ["free", "own"].includes(bindings[i].binding));
     if (bindings.every((b) => b.binding !== "bound")) {
       return { device, clsact: false, foreignQdiscs: [], filters: [], unbound };
     }

@@ -212,7 +212,8 @@ Deno.test("bind: free uplinks first, the filters, then an uplink with a program 
   kernel.uplinks.set("p0", { own: [ours(9)] });
   kernel.uplinks.set("p1", null);
   const blocks = new SharedBlocks();
-  blocks.set(BLOCK, ["p1", "p0"]);
+  // p2 is gone (a re-created uplink not back yet): not counted as unbound, nothing to bind.
+  blocks.set(BLOCK, ["p1", "p0", "p2"]);
   const driver = new SharedBlockDriver(kernel, blocks);
   const before = await driver.read(DEVICE);
   assert.equal(before.clsact, false);
