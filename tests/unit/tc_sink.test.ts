@@ -2,7 +2,12 @@
 import assert from "node:assert/strict";
 import { TcSink } from "../../src/agent/tc_sink.ts";
 import type { InterfaceRules } from "../../src/policy/model.ts";
-import { OWNER_COOKIE, type TcCommand, type TcFilter } from "../../src/tc/model.ts";
+import {
+  OWNER_COOKIE,
+  type TcCommand,
+  type TcFilter,
+  TRANSITION_COOKIE,
+} from "../../src/tc/model.ts";
 import { Actuator } from "../../src/tc/actuator.ts";
 import { interfaceKey } from "../../src/policy/model.ts";
 import { iface, render } from "../support/cluster.ts";
@@ -245,4 +250,45 @@ Deno.test("sink: a VF that cannot be found for a while keeps its checks where th
   map.set(rules.pciAddress, "rep7");
   const [again] = await sink.apply([{ key, rules }]);
   assert.equal(again.error, undefined);
+});
+
+Deno.test("sink: a bond forming or going moves the uplink checks without transition steps", async () => {
+  const kernel = new RecordingDriver(["rep7", "p0", "p1", "block:7"]);
+  let bonded = false;
+  const sink = new TcSink(new Actuator(kernel), {
+    lookup: () =>
+      Promise.resolve(
+        bonded
+          ? { representor: "rep7", uplink: "block:7", switchId: "sw0", uplinkMembers: ["p0", "p1"] }
+          : { representor: "rep7", uplink: "p0", switchId: "sw0" },
+      ),
+  });
+  const rules = webRules();
+  const key = interfaceKey(rules);
+  const transitional = (device: string) =>
+    kernel.log.filter((l) =>
+      l.device === device &&
+      l.commands.some((c) => "filter" in c && c.filter.cookie === TRANSITION_COOKIE)
+    ).length;
+  // New on the uplink: its checks are put in place in steps.
+  await sink.apply([{ key, rules }]);
+  assert.ok(transitional("p0") > 0, "the first program took steps");
+  const onUplink = kernel.programmed.get("p0")!;
+  // The bond forms: the block enforces what its uplink did, at once; the uplink is cleaned.
+  bonded = true;
+  kernel.log.length = 0;
+  await sink.apply([{ key, rules }]);
+  assert.equal(transitional("block:7"), 0);
+  // The same program (chain numbers aside: the steps left the uplink a later generation).
+  const onBlock = kernel.programmed.get("block:7")!;
+  assert.equal(onBlock.length, onUplink.length);
+  assert.ok(onBlock.every((f) => f.cookie === OWNER_COOKIE));
+  assert.equal(kernel.programmed.get("p0"), undefined);
+  // It goes: the uplink gets its program back, again without steps.
+  bonded = false;
+  kernel.log.length = 0;
+  await sink.apply([{ key, rules }]);
+  assert.equal(transitional("p0"), 0);
+  assert.equal(kernel.programmed.get("p0")!.length, onUplink.length);
+  assert.equal(kernel.programmed.get("block:7"), undefined);
 });
