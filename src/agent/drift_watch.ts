@@ -67,12 +67,13 @@ export class DriftWatch {
       case "link-new": {
         const indexes = this.#indexesNow();
         const known = indexes.get(event.name);
+        const block = this.#blockOf(event.name);
         if (this.#gone.delete(event.name) || (known !== undefined && known !== event.ifindex)) {
           indexes.set(event.name, event.ifindex);
           this.#schedule(event.name, "device re-created");
-        } else if (this.#blockOf(event.name) !== null) {
+        } else if (block !== null) {
           // An uplink of a bond's block that was re-created is bound again.
-          this.#schedule(this.#blockOf(event.name)!, "uplink re-created");
+          this.#schedule(block, "uplink re-created");
         } else if (known === undefined && !this.#seen.has(event.name)) {
           // A new device may be a representor the agent could not find before.
           this.#schedule(event.name, "device appeared");
@@ -85,12 +86,9 @@ export class DriftWatch {
         for (const [name, index] of this.#indexesNow()) {
           if (index === event.ifindex) this.#schedule(name, "TC changed by another process");
         }
-        for (const device of this.sink.devices()) {
-          const block = blockIndexOf(device);
-          if (block === null) continue;
-          const members = this.options.blockMembers?.(block) ?? [];
+        for (const { device, index, members } of this.#programmedBlocks()) {
           if (
-            event.block === block ||
+            event.block === index ||
             members.some((m) => event.ifindex > 0 && this.options.indexOf(m) === event.ifindex)
           ) {
             this.#schedule(device, "TC changed by another process");
@@ -101,15 +99,21 @@ export class DriftWatch {
     }
   }
 
-  /** The programmed shared block (as a device) an uplink is bound to, or null. */
-  #blockOf(member: string): string | null {
+  /** Each programmed shared block: its device name, its index and the uplinks bound to it. */
+  #programmedBlocks(): { device: string; index: number; members: string[] }[] {
+    const out = [];
     for (const device of this.sink.devices()) {
-      const block = blockIndexOf(device);
-      if (block !== null && (this.options.blockMembers?.(block) ?? []).includes(member)) {
-        return device;
+      const index = blockIndexOf(device);
+      if (index !== null) {
+        out.push({ device, index, members: this.options.blockMembers?.(index) ?? [] });
       }
     }
-    return null;
+    return out;
+  }
+
+  /** The programmed shared block (as a device) an uplink is bound to, or null. */
+  #blockOf(member: string): string | null {
+    return this.#programmedBlocks().find((b) => b.members.includes(member))?.device ?? null;
   }
 
   /** Resolves the index of every programmed device not resolved yet; forgets the rest. */

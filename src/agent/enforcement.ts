@@ -99,8 +99,8 @@ function devicesOffload(device: string, blocks: SharedBlocks): boolean | null {
   const index = blockIndexOf(device);
   if (index === null) return hwTcOffload(device);
   const each = blocks.members(index).map(hwTcOffload);
-  if (each.length === 0 || each.includes(false)) return each.length === 0 ? null : false;
-  return each.includes(null) ? null : true;
+  if (each.includes(false)) return false;
+  return each.length === 0 || each.includes(null) ? null : true;
 }
 
 /** How many hardware copies of each filter a device makes: one per uplink for a shared block. */

@@ -66,10 +66,4 @@ export class SharedBlocks {
   members(index: number): string[] {
     return [...(this.#members.get(index) ?? [])];
   }
-
-  /** The block an uplink is to be bound to, or null. */
-  blockOf(member: string): number | null {
-    for (const [index, members] of this.#members) if (members.includes(member)) return index;
-    return null;
-  }
 }

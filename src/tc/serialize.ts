@@ -28,10 +28,7 @@ function token(value: string | number): string {
  * (`block:N`, src/tc/blocks.ts); throws {@link UnsafeTcInput}.
  */
 export function checkedDevice(device: string): string {
-  if (blockIndexOf(device) !== null) return device;
-  const problem = checkInterfaceName(device);
-  if (problem) throw new UnsafeTcInput(problem);
-  return device;
+  return blockIndexOf(device) !== null ? device : checkedNetdev(device);
 }
 
 /** A netdev name, checked; a shared block is refused ({@link UnsafeTcInput}). */

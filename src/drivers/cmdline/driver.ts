@@ -89,7 +89,7 @@ export class CmdlineDriver implements TcDriver {
    * bound to does not exist: it has no filters.
    */
   async #readBlock(device: string): Promise<TcState> {
-    const text = await this.#blockShow(device);
+    const text = await this.#ingressShow(device);
     const parsed = parseFilterShow(text, "ingress");
     parsed.filters.sort((a, b) => a.chain - b.chain);
     return {
@@ -103,8 +103,11 @@ export class CmdlineDriver implements TcDriver {
     };
   }
 
-  /** `tc -s -json filter show block N`; "" when no device is bound to the block. */
-  async #blockShow(device: string): Promise<string> {
+  /**
+   * `tc -s -json filter show dev D ingress` (or `block N`); "" for a block
+   * no device is bound to.
+   */
+  async #ingressShow(device: string): Promise<string> {
     const args = ["-s", "-json", "filter", "show", ...targetText(device, "ingress")];
     try {
       return await this.#tc(device, args);
@@ -116,10 +119,7 @@ export class CmdlineDriver implements TcDriver {
 
   async counters(device: string): Promise<Map<string, FilterCounter>> {
     checkedDevice(device);
-    const text = blockIndexOf(device) !== null
-      ? await this.#blockShow(device)
-      : await this.#tc(device, ["-s", "-json", "filter", "show", ...targetText(device, "ingress")]);
-    return parseFilterShow(text, "ingress").counters;
+    return parseFilterShow(await this.#ingressShow(device), "ingress").counters;
   }
 
   async apply(device: string, commands: TcCommand[]): Promise<void> {

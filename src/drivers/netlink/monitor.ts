@@ -9,7 +9,7 @@
  * again.
  */
 import { NetlinkSocket, NetlinkSocketError } from "./socket.ts";
-import { RTM } from "./tc_constants.ts";
+import { RTM, TCM_IFINDEX_MAGIC_BLOCK } from "./tc_constants.ts";
 import { attr, dataView, decodeAttrs, decodeMessages, NetlinkFormatError } from "./wire.ts";
 import type { NetlinkMessage } from "./wire.ts";
 
@@ -102,8 +102,10 @@ export function decodeMonitorMessage(message: NetlinkMessage): MonitorEvent | nu
     throw new NetlinkFormatError(`netlink: TC message of ${payload.length} bytes`);
   }
   const ifindex = dataView(payload).getInt32(4, true);
-  // TCM_IFINDEX_MAGIC_BLOCK: the change is to a shared block, whose index is the parent field.
-  const block = ifindex === -1 ? dataView(payload).getUint32(12, true) : undefined;
+  // A change to a shared block: the magic ifindex, and the block's index as the parent.
+  const block = ifindex >>> 0 === TCM_IFINDEX_MAGIC_BLOCK
+    ? dataView(payload).getUint32(12, true)
+    : undefined;
   return {
     kind: "tc",
     ifindex,

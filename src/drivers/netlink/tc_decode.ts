@@ -40,6 +40,7 @@ import {
   STATS,
   TC_ACT,
   TCA,
+  TCM_IFINDEX_MAGIC_BLOCK,
   TCMSG_SIZE,
 } from "./tc_constants.ts";
 
@@ -352,7 +353,9 @@ export type DecodedFilter =
 export function decodeFilter(message: NetlinkMessage): DecodedFilter {
   const { tcmsg, attrs } = decodeTcMessage(message);
   // A shared block's filter names the block (magic ifindex, index as parent): all are ingress.
-  const hook = tcmsg.ifindex === -1 ? "ingress" : hookOfParent(tcmsg.parent);
+  const hook = tcmsg.ifindex >>> 0 === TCM_IFINDEX_MAGIC_BLOCK
+    ? "ingress"
+    : hookOfParent(tcmsg.parent);
   const options = attrs.find((a) => a.type === TCA.OPTIONS);
   if (!options) return null; // per-prio header, no filter of its own
   const chainAttr = attrs.find((a) => a.type === TCA.CHAIN);
